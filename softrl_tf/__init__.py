@@ -1,0 +1,47 @@
+"""softrl_tf: entropy-regularised policy gradients and soft Q-learning as TF-Agents agents.
+
+Implements Schulman, Chen & Abbeel (2017), "Equivalence Between Policy Gradients and Soft
+Q-Learning" (arXiv:1704.06440).
+
+TF-Agents 0.19 needs Keras 2 (``tf_keras``) behind ``tf.keras``. TensorFlow decides which Keras
+``tf.keras`` means the first time ``tf.keras`` is touched, from ``TF_USE_LEGACY_KERAS``; so this
+module sets that variable first, and refuses to load (with the fix spelled out) when ``tf.keras``
+had already been bound to Keras 3.
+"""
+
+import os
+import sys
+
+_KERAS_FIX = (
+    "softrl_tf needs Keras 2 (tf_keras) behind tf.keras, but TensorFlow was already imported with "
+    "Keras 3. Import softrl_tf before tensorflow, or set the environment variable "
+    "TF_USE_LEGACY_KERAS=1 before Python starts (in a notebook: "
+    "`import os; os.environ['TF_USE_LEGACY_KERAS'] = '1'` in the first cell, then restart the "
+    "kernel)."
+)
+_STACK_FIX = (
+    "softrl_tf could not import {name} ({error}). Install the stack with "
+    "`bash scripts/install_stack.sh <python>` from the softrl_tf repository, or by hand: "
+    "`pip install --no-deps tf_keras~=2.21.0 tf-agents==0.19.0 gym==0.23.1` next to "
+    "TensorFlow 2.21 (see the README, section Install)."
+)
+
+
+def _keras_behind_tf_keras(tf_module) -> str:
+    """The top-level package that ``tf.keras`` resolves to ("tf_keras" or "keras")."""
+    return tf_module.keras.layers.Dense.__module__.split(".")[0]
+
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+if "tensorflow" in sys.modules and _keras_behind_tf_keras(sys.modules["tensorflow"]) != "tf_keras":
+    raise ImportError(_KERAS_FIX)
+
+for _name in ("tensorflow", "tf_keras", "tf_agents", "tensorflow_probability"):
+    try:
+        __import__(_name)
+    except ImportError as _error:  # pragma: no cover - exercised only on broken installs
+        raise ImportError(_STACK_FIX.format(name=_name, error=_error)) from _error
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]
