@@ -4,9 +4,9 @@ Implements Schulman, Chen & Abbeel (2017), "Equivalence Between Policy Gradients
 Q-Learning" (arXiv:1704.06440).
 
 TF-Agents 0.19 needs Keras 2 (``tf_keras``) behind ``tf.keras``. TensorFlow decides which Keras
-``tf.keras`` means the first time ``tf.keras`` is touched, from ``TF_USE_LEGACY_KERAS``; so this
-module sets that variable first, and refuses to load (with the fix spelled out) when ``tf.keras``
-had already been bound to Keras 3.
+``tf.keras`` means from ``TF_USE_LEGACY_KERAS``; so this module sets that variable before
+TensorFlow loads, and refuses to load (with the fix spelled out) when TensorFlow was already
+imported without it, that is, with Keras 3 behind ``tf.keras``.
 """
 
 import os
@@ -27,14 +27,15 @@ _STACK_FIX = (
 )
 
 
-def _keras_behind_tf_keras(tf_module) -> str:
-    """The top-level package that ``tf.keras`` resolves to ("tf_keras" or "keras")."""
-    return tf_module.keras.layers.Dense.__module__.split(".")[0]
+def _legacy_keras_requested() -> bool:
+    return os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
 
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-if "tensorflow" in sys.modules and _keras_behind_tf_keras(sys.modules["tensorflow"]) != "tf_keras":
+# TensorFlow imported without the variable means Keras 3: setting it now is not enough, because
+# TensorFlow's own lazy loaders may already have bound (or later re-bind) tf.keras to Keras 3.
+if "tensorflow" in sys.modules and not _legacy_keras_requested():
     raise ImportError(_KERAS_FIX)
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 for _name in ("tensorflow", "tf_keras", "tf_agents", "tensorflow_probability"):
     try:
