@@ -1,0 +1,138 @@
+"""The Keras custom training step shared by every softrl_tf agent, and segment unpacking.
+
+Every agent is a ``tf_agents.agents.TFAgent``; this module holds the part that is the same for all
+of them: ``_train`` is the Keras custom-training-step skeleton (``tf.GradientTape`` over the
+agent's ``tf_keras`` networks, loss, gradients, global-norm clipping, ``optimizer.apply_gradients``,
+train-step counter, a dict of metrics). Subclasses implement ``_loss`` only: unpack experience, run
+networks, call ``softrl_tf.losses``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.trajectories import time_step as ts
+
+LossInfo = tf_agent.LossInfo
+
+
+class Segment(NamedTuple):
+    """A batch of on-policy segments, time-major, as the losses expect.
+
+    Built from a TF-Agents ``Trajectory`` shaped ``[B, T + 1, ...]``: items ``0..T-1`` are the
+    transitions trained on; item ``T`` supplies only the bootstrap observation (its action and
+    reward are never read).
+
+    Attributes:
+      observation: observations ``[B, T + 1, ...]`` (batch-major: they go to the network as is).
+      actions_t: ``[T, B]`` actions taken.
+      r_t: ``[T, B]`` float rewards received after each action.
+      discount_t: ``[T, B]`` gamma times the environment's discount (0 at termination).
+      is_boundary_t: ``[T, B]`` bool, the transition starts at a LAST step (a dummy transition
+        into the next episode's FIRST step: no loss, and the return restarts there).
+    """
+
+    observation: tf.Tensor
+    actions_t: tf.Tensor
+    r_t: tf.Tensor
+    discount_t: tf.Tensor
+    is_boundary_t: tf.Tensor
+
+
+def time_major(x: tf.Tensor) -> tf.Tensor:
+    """``[B, T, ...] -> [T, B, ...]``."""
+    perm = [1, 0] + list(range(2, x.shape.rank))
+    return tf.transpose(x, perm)
+
+
+def unpack_segment(experience, gamma: float, dtype=tf.float32) -> Segment:
+    """Turns a ``Trajectory`` ``[B, T + 1, ...]`` into a time-major :class:`Segment`.
+
+    TF-Agents' ``Trajectory`` stores, per item, the *next* time step's reward and discount, so item
+    ``t`` is the transition ``(s_t, a_t, r_t, discount_t)``.
+    """
+    steps = lambda x: time_major(x[:, :-1])  # noqa: E731 - drop the bootstrap item
+    return Segment(
+        observation=experience.observation,
+        actions_t=steps(experience.action),
+        r_t=tf.cast(steps(experience.reward), dtype),
+        discount_t=gamma * tf.cast(steps(experience.discount), dtype),
+        is_boundary_t=tf.equal(steps(experience.step_type), ts.StepType.LAST),
+    )
+
+
+def masked_mean(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Mean of ``x`` over the entries where ``mask`` is 1 (0 when the mask is empty)."""
+    mask = tf.cast(mask, x.dtype)
+    return tf.math.divide_no_nan(tf.reduce_sum(x * mask), tf.reduce_sum(mask))
+
+
+class KerasTrainStepAgent(tf_agent.TFAgent):
+    """A ``TFAgent`` whose ``_train`` is a Keras custom training step.
+
+    Subclasses implement ``_loss(experience, weights, training)`` returning ``LossInfo(loss,
+    extra)`` with ``extra`` a dict of scalar tensors, and pass the networks whose trainable
+    variables the optimizer updates.
+    """
+
+    def __init__(
+        self,
+        time_step_spec,
+        action_spec,
+        *,
+        policy,
+        collect_policy,
+        train_sequence_length,
+        trained_networks,
+        optimizer,
+        max_grad_norm: float | None,
+        train_step_counter=None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        tf.Module.__init__(self, name=name)
+        self._trained_networks = list(trained_networks)
+        self._optimizer = optimizer
+        self._max_grad_norm = max_grad_norm
+        super().__init__(
+            time_step_spec,
+            action_spec,
+            policy=policy,
+            collect_policy=collect_policy,
+            train_sequence_length=train_sequence_length,
+            train_step_counter=train_step_counter,
+            **kwargs,
+        )
+
+    @property
+    def optimizer(self):
+        """The ``tf_keras`` optimizer that applies the updates."""
+        return self._optimizer
+
+    def _initialize(self):
+        return tf.no_op()
+
+    def _trainable_variables(self):
+        variables = []
+        for network in self._trained_networks:
+            variables.extend(network.trainable_variables)
+        return variables
+
+    def _train(self, experience, weights=None):
+        variables = self._trainable_variables()
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(variables)
+            loss_info = self._loss(experience, weights=weights, training=True)
+        gradients = tape.gradient(loss_info.loss, variables)
+        if self._max_grad_norm:
+            gradients, grad_norm = tf.clip_by_global_norm(gradients, self._max_grad_norm)
+        else:
+            grad_norm = tf.linalg.global_norm(gradients)
+        self._optimizer.apply_gradients(zip(gradients, variables))
+        self.train_step_counter.assign_add(1)
+        extra = dict(loss_info.extra)
+        extra["loss"] = loss_info.loss
+        extra["grad_norm"] = grad_norm
+        return LossInfo(loss=loss_info.loss, extra=extra)

@@ -1,0 +1,197 @@
+"""Soft 1-step (and n-step) Q-learning with a target network and replay; DQN as the hard case.
+
+Paper.md §2.4 and §2.8 (§6.2 of the paper): a DQN whose one changed line is the backup of the
+target network's values at the next state:
+
+- ``"max"``:        ``y = r + gamma * max_a' Qbar(s', a')``                (DQN, the tau -> 0 limit)
+- ``"logsumexp"``:  ``y = r + gamma * tau * log sum_a' exp(Qbar(s', a') / tau)``  (entropy bonus)
+- ``"logmeanexp"``: the logsumexp target ``- gamma * tau * log|A|``        (KL to a uniform prior)
+
+Exploration is epsilon-greedy over ``Q`` (as in the paper's §6.2), by TF-Agents'
+``EpsilonGreedyPolicy`` over its ``QPolicy``, or Boltzmann sampling at temperature ``tau``
+(``exploration="boltzmann"``). ``n_steps > 1`` gives the n-step variant of the paper's Figure 2:
+plain discounted rewards over ``n`` steps, then the soft backup. Experience is a ``Trajectory``
+``[B, n_steps + 1]`` sampled from a replay buffer; item 0 is the transition trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import tensorflow as tf
+from tf_agents.policies import epsilon_greedy_policy, greedy_policy, q_policy
+from tf_agents.utils import common
+
+from softrl_tf import losses
+from softrl_tf.agents.a2c import check_positive
+from softrl_tf.agents.base import KerasTrainStepAgent, LossInfo, masked_mean, time_major
+from softrl_tf.agents.base import unpack_segment
+from softrl_tf.policies import BoltzmannPolicy
+
+BACKUPS = ("max", "logsumexp", "logmeanexp")
+EXPLORATIONS = ("epsilon", "boltzmann")
+
+
+class SoftDQNAgent(KerasTrainStepAgent):
+    """Soft Q-learning with target network and replay (``backup="max"`` is DQN).
+
+    Args:
+      time_step_spec, action_spec: environment specs (scalar discrete actions).
+      q_network: a ``softrl_tf.networks.QNetwork`` (``obs -> (q [..., A], state)``).
+      optimizer: a ``tf_keras`` optimizer.
+      tau: temperature of the soft backup (0.1 in the paper's §6.2); unused by ``"max"``.
+      backup: ``"max" | "logsumexp" | "logmeanexp"``.
+      gamma: discount.
+      n_steps: reward steps before the bootstrap (1 is the paper's DQN, 5 its n-step variant).
+      target_update_period: train steps between target-network updates.
+      target_update_tau: 1.0 copies the weights (DQN); smaller values are Polyak averaging.
+      double_q: select the bootstrap action (or Boltzmann policy, for soft backups) with the
+        online network and evaluate it with the target network.
+      loss: ``"huber"`` or ``"l2"`` on the TD error.
+      exploration: ``"epsilon"`` (epsilon-greedy) or ``"boltzmann"`` (sample ``pi ~ exp(Q/tau)``).
+      epsilon: a float, or a callable returning the current epsilon (a schedule).
+      log_prior: ``[A]`` log reference policy for the Boltzmann policy; ``None`` is uniform.
+      max_grad_norm: global-norm gradient clip (10 in baselines' DQN); ``None`` disables it.
+    """
+
+    def __init__(
+        self,
+        time_step_spec,
+        action_spec,
+        q_network,
+        optimizer,
+        *,
+        tau: float = 0.1,
+        backup: str = "logsumexp",
+        gamma: float = 0.99,
+        n_steps: int = 1,
+        target_update_period: int = 500,
+        target_update_tau: float = 1.0,
+        double_q: bool = False,
+        loss: str = "huber",
+        exploration: str = "epsilon",
+        epsilon: float | Callable[[], tf.Tensor] = 0.05,
+        log_prior=None,
+        max_grad_norm: float | None = 10.0,
+        train_step_counter=None,
+        name: str | None = None,
+    ):
+        agent = type(self).__name__
+        if backup not in BACKUPS:
+            raise ValueError(f"{agent}: backup must be one of {BACKUPS}, got {backup!r}.")
+        if exploration not in EXPLORATIONS:
+            raise ValueError(
+                f"{agent}: exploration must be one of {EXPLORATIONS}, got {exploration!r}."
+            )
+        if loss not in ("huber", "l2"):
+            raise ValueError(f"{agent}: loss must be 'huber' or 'l2', got {loss!r}.")
+        check_positive(agent, tau=tau, target_update_period=target_update_period)
+        if not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(f"{agent}: n_steps must be an integer >= 1, got {n_steps!r}.")
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"{agent}: gamma must lie in [0, 1], got {gamma!r}.")
+        tf.Module.__init__(self, name=name)
+        self._q_network = q_network
+        q_network.create_variables()
+        self._target_q_network = q_network.copy(name="TargetQNetwork")
+        self._target_q_network.create_variables()
+        self._tau = float(tau)
+        self._backup = backup
+        self._gamma = float(gamma)
+        self._n_steps = n_steps
+        self._double_q = bool(double_q)
+        self._loss_kind = loss
+        self._log_prior = None if log_prior is None else tf.constant(log_prior, tf.float32)
+        self._update_target = common.Periodically(
+            lambda: common.soft_variables_update(
+                self._q_network.variables,
+                self._target_q_network.variables,
+                tau=target_update_tau,
+            ),
+            period=int(target_update_period),
+            name="update_target_network",
+        )
+
+        greedy_q = q_policy.QPolicy(time_step_spec, action_spec, q_network)
+        if exploration == "epsilon":
+            collect_policy = epsilon_greedy_policy.EpsilonGreedyPolicy(greedy_q, epsilon=epsilon)
+        else:
+            collect_policy = BoltzmannPolicy(
+                time_step_spec, action_spec, q_network, tau=tau, log_prior=log_prior
+            )
+        super().__init__(
+            time_step_spec,
+            action_spec,
+            policy=greedy_policy.GreedyPolicy(greedy_q),
+            collect_policy=collect_policy,
+            train_sequence_length=n_steps + 1,
+            trained_networks=[q_network],
+            optimizer=optimizer,
+            max_grad_norm=max_grad_norm,
+            train_step_counter=train_step_counter,
+            name=name,
+        )
+
+    @property
+    def q_network(self):
+        return self._q_network
+
+    @property
+    def target_q_network(self):
+        return self._target_q_network
+
+    def _initialize(self):
+        return common.soft_variables_update(
+            self._q_network.variables, self._target_q_network.variables, tau=1.0
+        )
+
+    def _train(self, experience, weights=None):
+        loss_info = super()._train(experience, weights)
+        self._update_target()
+        return loss_info
+
+    def _bootstrap_values(self, observation, step_type):
+        """Backed-up value of every item's observation under the target network: ``[n+1, B]``."""
+        q_target, _ = self._target_q_network(observation, step_type=step_type, training=False)
+        q_target = time_major(tf.stop_gradient(q_target))
+        selector = None
+        if self._double_q:
+            q_online, _ = self._q_network(observation, step_type=step_type, training=False)
+            selector = time_major(tf.stop_gradient(q_online))
+        zeros = tf.zeros(tf.shape(q_target)[:-1], q_target.dtype)
+        # With r = 0 and discount = 1 the target is the backed-up value itself.
+        return losses.soft_q_target(
+            zeros, tf.ones_like(zeros), q_target, self._tau, self._backup, q_next_selector=selector
+        )
+
+    def _loss(self, experience, weights=None, training=False):
+        segment = unpack_segment(experience, self._gamma)
+        q_all, _ = self._q_network(
+            segment.observation[:, 0], step_type=experience.step_type[:, 0], training=training
+        )
+        values = self._bootstrap_values(segment.observation, experience.step_type)
+        # n-step rewards then the soft backup; an episode boundary inside the window restarts
+        # the return at that step's backed-up value (the bootstrap of a truncated episode).
+        _, q_targets = losses.entropy_regularized_returns(
+            segment.r_t,
+            segment.discount_t,
+            tf.zeros_like(segment.r_t),
+            values[-1],
+            0.0,
+            proper=False,
+            values_t=values[:-1],
+            is_boundary_t=segment.is_boundary_t,
+        )
+        loss_b, extra = losses.one_step_q_loss(
+            q_all, segment.actions_t[0], q_targets[0], loss=self._loss_kind
+        )
+        mask = tf.cast(tf.logical_not(segment.is_boundary_t[0]), tf.float32)
+        if weights is not None:
+            mask = mask * tf.cast(weights, tf.float32)
+        return LossInfo(
+            loss=masked_mean(loss_b, mask),
+            extra={
+                "q_taken": masked_mean(extra.q_taken, mask),
+                "td_error_abs": masked_mean(tf.abs(extra.td_error), mask),
+            },
+        )

@@ -1,0 +1,173 @@
+"""Measuring the policy-gradient / soft-Q-learning equivalence on real batches.
+
+The paper's main result (paper.md section 2.6): on a batch collected from the Boltzmann policy of
+the current network, with targets held fixed,
+
+    unscaled soft-Q loss:       E grad L_Q = tau * E grad(L_PG + L_V / tau) = tau * E grad L_PG + E grad L_V
+    stream-scaled (c, k=1/tau): E grad L_Q = E grad(L_PG + c * L_V)
+
+where L_PG and L_V are the policy and value losses of the proper entropy-regularised A2C
+(:func:`softrl_tf.losses.a2c_loss`, ``extra.policy_loss`` and ``extra.value_loss``). The identity
+holds in expectation only: one batch's gradients differ (paper.md T9), and the difference of the
+*mean* gradients over many batches shrinks like 1/sqrt(batches).
+:func:`gradient_equivalence` measures one batch; :func:`mean_gradient_equivalence` compares the
+gradients averaged over many.
+
+Pure TensorFlow: works eagerly and inside ``tf.function``.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+import tensorflow as tf
+
+__all__ = [
+    "GradientEquivalence",
+    "compare_gradients",
+    "equivalence_weights",
+    "flat_gradient",
+    "gradient_equivalence",
+    "mean_gradient_equivalence",
+]
+
+
+class GradientEquivalence(NamedTuple):
+    """Result of a gradient comparison.
+
+    Attributes:
+      soft_q_grad: ``[P]`` flattened gradient of the soft-Q loss.
+      pg_grad: ``[P]`` flattened policy-gradient side, ``pg_weight * grad L_PG + value_weight *
+        grad L_V`` (see :func:`equivalence_weights`).
+      relative_error: ``||soft_q_grad - pg_grad|| / ||pg_grad||`` (inf or nan if pg_grad is 0).
+      cosine: cosine similarity of the two (nan if either is 0).
+    """
+
+    soft_q_grad: tf.Tensor
+    pg_grad: tf.Tensor
+    relative_error: tf.Tensor
+    cosine: tf.Tensor
+
+
+def equivalence_weights(tau, value_coef=None, advantage_scale=None):
+    """Weights ``(pg_weight, value_weight)`` with E grad L_Q = pg_weight * E grad L_PG +
+    value_weight * E grad L_V.
+
+    The soft-Q gradient is ``(c grad V + k grad A)(Q - y)`` with A = tau log(pi / prior), which
+    gives pg_weight = k * tau and value_weight = c (paper.md sections 2.6, 2.9).
+
+    Args:
+      tau: temperature.
+      value_coef: None for the unscaled soft-Q loss (weights ``(tau, 1)``); otherwise the value
+        stream scale c of :func:`softrl_tf.losses.soft_nstep_q_loss` (its ``value_scale``).
+      advantage_scale: the advantage stream scale k; None means 1/tau, the paper's choice, which
+        makes pg_weight 1. Only with ``value_coef``.
+    """
+    if value_coef is None:
+        if advantage_scale is not None:
+            raise ValueError(
+                "equivalence_weights: advantage_scale applies to the stream-scaled loss only; "
+                "give value_coef too"
+            )
+        return tau, 1.0
+    if advantage_scale is None:
+        return 1.0, value_coef
+    return advantage_scale * tau, value_coef
+
+
+def flat_gradient(gradients, variables):
+    """Concatenates per-variable gradients into one ``[P]`` vector; None (unconnected) is 0."""
+    parts = []
+    for grad, var in zip(gradients, variables, strict=True):
+        if grad is None:
+            grad = tf.zeros_like(var)
+        elif isinstance(grad, tf.IndexedSlices):
+            grad = tf.convert_to_tensor(grad)
+        parts.append(tf.reshape(grad, [-1]))
+    return tf.concat(parts, axis=0)
+
+
+def compare_gradients(soft_q_grad, pg_grad):
+    """Relative error and cosine of two flat gradients.
+
+    Both measures are invariant to a common positive scale, so passing running *sums* of
+    per-batch gradients gives the same numbers as passing their means.
+    """
+    soft_q_grad = tf.convert_to_tensor(soft_q_grad)
+    pg_grad = tf.cast(pg_grad, soft_q_grad.dtype)
+    pg_norm = tf.norm(pg_grad)
+    relative_error = tf.norm(soft_q_grad - pg_grad) / pg_norm
+    cosine = tf.reduce_sum(soft_q_grad * pg_grad) / (tf.norm(soft_q_grad) * pg_norm)
+    return GradientEquivalence(soft_q_grad, pg_grad, relative_error, cosine)
+
+
+def gradient_equivalence(
+    soft_q_loss_fn: Callable[[], tf.Tensor],
+    pg_loss_fn: Callable[[], tf.Tensor],
+    value_loss_fn: Callable[[], tf.Tensor],
+    variables: Sequence[tf.Variable],
+    tau,
+    value_coef=None,
+    *,
+    advantage_scale=None,
+) -> GradientEquivalence:
+    """Soft-Q gradient vs the matching combination of policy and value gradients on one batch.
+
+    The three callables compute scalar losses on one fixed batch collected from the Boltzmann
+    policy of the current network: the soft n-step Q loss (e.g. the mean of
+    :func:`softrl_tf.losses.soft_nstep_q_loss`), and the proper A2C policy loss and value loss
+    (the means of ``extra.policy_loss`` and ``extra.value_loss`` of
+    :func:`softrl_tf.losses.a2c_loss`), reduced the same way.
+
+    The comparison target is ``tau * (grad L_PG + grad L_V / tau)`` for the unscaled soft-Q loss
+    (``value_coef=None``), or ``grad(L_PG + c * L_V)`` for the stream-scaled one (``value_coef=c``,
+    advantage scale 1/tau); see :func:`equivalence_weights`.
+
+    Returns:
+      :class:`GradientEquivalence`. On a single batch expect a relative error of order one (the
+      identity holds in expectation); average with :func:`mean_gradient_equivalence`.
+    """
+    variables = list(variables)
+    pg_weight, value_weight = equivalence_weights(tau, value_coef, advantage_scale)
+    with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+        tape.watch(variables)
+        losses = {
+            "soft_q_loss_fn": soft_q_loss_fn(),
+            "pg_loss_fn": pg_loss_fn(),
+            "value_loss_fn": value_loss_fn(),
+        }
+    for name, loss in losses.items():
+        if loss.shape.rank not in (None, 0):
+            raise ValueError(
+                f"gradient_equivalence: {name} must return a scalar, got shape {loss.shape}"
+            )
+    q_grad, pg_grad, v_grad = (
+        flat_gradient(tape.gradient(loss, variables), variables) for loss in losses.values()
+    )
+    del tape
+    dtype = q_grad.dtype
+    combined = tf.cast(pg_weight, dtype) * pg_grad + tf.cast(value_weight, dtype) * v_grad
+    return compare_gradients(q_grad, combined)
+
+
+def mean_gradient_equivalence(results: Iterable) -> GradientEquivalence:
+    """Compares the *mean* gradients over many batches.
+
+    Args:
+      results: per-batch :class:`GradientEquivalence` results, or ``(soft_q_grad, pg_grad)``
+        pairs of flat gradients.
+
+    Returns:
+      :class:`GradientEquivalence` of the mean soft-Q gradient and the mean policy-gradient side.
+      The relative error should fall roughly like 1/sqrt(number of batches) when the batches are
+      on-policy; a plateau points to a broken precondition (off-policy actions, gradients through
+      the targets, a different horizon or bootstrap on the two sides).
+    """
+    q_grads, pg_grads = [], []
+    for result in results:
+        q_grads.append(result[0])
+        pg_grads.append(result[1])
+    if not q_grads:
+        raise ValueError("mean_gradient_equivalence: no results given")
+    return compare_gradients(
+        tf.reduce_mean(tf.stack(q_grads), axis=0), tf.reduce_mean(tf.stack(pg_grads), axis=0)
+    )

@@ -1,0 +1,240 @@
+"""Environments: gymnasium and Atari as batched TF-Agents ``PyEnvironment``s.
+
+``make_env(env_id, num_envs, backend="auto", seed=0, **options)`` is the entry point; see its
+docstring for the backends and options, and :mod:`softrl_tf.envs.gymnasium_env` for the time-step
+and episode-statistics conventions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium
+
+from softrl_tf.envs import atari
+from softrl_tf.envs.atari import AtariOptions, AtariVectorPyEnvironment
+from softrl_tf.envs.gymnasium_env import (
+    BatchedEnvironment,
+    EpisodeStats,
+    GymnasiumPyEnvironment,
+    GymnasiumVectorPyEnvironment,
+    ParallelBatchedPyEnvironment,
+)
+
+logger = logging.getLogger("softrl_tf.envs")
+
+BACKENDS = ("auto", "sync", "async", "parallel", "ale")
+"""Backends of :func:`make_env`:
+
+* ``sync``: gymnasium ``SyncVectorEnv``, all environments in this process. For cheap environments.
+* ``async``: gymnasium ``AsyncVectorEnv``, one process per environment, shared memory.
+* ``parallel``: TF-Agents ``ParallelPyEnvironment``, one process per environment; takes
+  constructors of users' own ``PyEnvironment``s too.
+* ``ale``: ale-py's ``AtariVectorEnv``, Atari in C++ threads. Atari only.
+* ``auto``: ``ale`` for Atari ids, ``parallel`` for a constructor, ``sync`` otherwise.
+"""
+
+__all__ = [
+    "BACKENDS",
+    "AtariOptions",
+    "AtariVectorPyEnvironment",
+    "BatchedEnvironment",
+    "EpisodeStats",
+    "GymnasiumPyEnvironment",
+    "GymnasiumVectorPyEnvironment",
+    "ParallelBatchedPyEnvironment",
+    "make_env",
+]
+
+
+def make_env(
+    env_id: str | Callable[[], Any],
+    num_envs: int,
+    backend: str = "auto",
+    seed: int | None = 0,
+    **options: Any,
+) -> BatchedEnvironment:
+    """A batched TF-Agents ``PyEnvironment`` of ``num_envs`` copies of an environment.
+
+    Args:
+      env_id: a gymnasium id (``"CartPole-v1"``, ``"ALE/Pong-v5"``, ``"PongNoFrameskip-v4"``) or a
+        callable returning a ``gymnasium.Env`` or an unbatched ``PyEnvironment`` (your own).
+      num_envs: batch size, >= 1.
+      backend: one of :data:`BACKENDS`. ``"auto"`` picks ``ale`` for Atari ids, ``parallel`` for
+        a callable, ``sync`` otherwise, and logs its choice (logger ``softrl_tf.envs``).
+      seed: environment ``i`` is seeded with ``seed + i`` at the first reset; ``None`` leaves
+        them unseeded. ``env.seed(s)`` reseeds the next ``reset()``.
+      **options: for Atari ids, the fields of :class:`AtariOptions` (DeepMind preprocessing;
+        ``reward_clipping`` defaults to True). For other ids, ``reward_clipping`` (default False)
+        and keyword arguments of ``gymnasium.make``. For a callable, ``reward_clipping`` only.
+
+    Returns:
+      A :class:`BatchedEnvironment`: ``batched`` is True, ``batch_size == num_envs``, step types
+      FIRST/MID/LAST with gymnasium's termination (discount 0) and truncation (discount 1), raw
+      episode statistics in ``finished_episodes`` / ``pop_finished_episodes()``.
+
+    Raises:
+      ValueError: for an unknown id (with close ids), a continuous action space, ``num_envs < 1``,
+        an unknown backend or option, or an Atari id without ale-py installed.
+    """
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}.")
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"Unknown backend {backend!r}: choose one of {', '.join(map(repr, BACKENDS))}."
+        )
+    if callable(env_id) and not isinstance(env_id, str):
+        return _make_from_constructor(env_id, num_envs, backend, seed, options)
+    if not isinstance(env_id, str):
+        raise ValueError(
+            f"env_id must be a gymnasium id or a callable returning an environment, got "
+            f"{env_id!r}."
+        )
+    spec = _registered_spec(env_id)
+    if atari.is_atari_spec(spec):
+        return _make_atari(env_id, num_envs, backend, seed, options)
+    if backend == "ale":
+        raise ValueError(
+            f"backend 'ale' runs only Atari games, and {env_id!r} is not one: use 'sync' or "
+            "'async'."
+        )
+    backend = _chosen(backend, "sync", env_id, "not an Atari game")
+    reward_clipping = options.pop("reward_clipping", False)
+    make_one = functools.partial(gymnasium.make, env_id, **options)
+    return _make_batched(env_id, make_one, num_envs, backend, seed, reward_clipping)
+
+
+def _chosen(backend: str, auto_choice: str, env_id: Any, why: str) -> str:
+    if backend == "auto":
+        logger.info("make_env(%r): backend 'auto' chose %r (%s)", env_id, auto_choice, why)
+        return auto_choice
+    logger.debug("make_env(%r): backend %r", env_id, backend)
+    return backend
+
+
+def _registered_spec(env_id: str) -> gymnasium.envs.registration.EnvSpec:
+    """The registry entry of ``env_id``; ValueError naming close ids when there is none."""
+    if atari.looks_like_atari_id(env_id):
+        atari.import_ale(env_id)  # registers the ALE ids, or says how to install ale-py
+    else:
+        try:  # register the Atari ids too, so that they can be suggested
+            atari.import_ale(env_id)
+        except ValueError:
+            pass
+    spec = gymnasium.registry.get(env_id)
+    if spec is None:
+        close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=3, cutoff=0.6)
+        hint = (
+            f"did you mean {' or '.join(map(repr, close))}?"
+            if close
+            else "see gymnasium.pprint_registry() for the registered ids."
+        )
+        raise ValueError(f"Unknown environment id {env_id!r}: {hint}")
+    return spec
+
+
+def _make_atari(env_id, num_envs, backend, seed, options) -> BatchedEnvironment:
+    opts = AtariOptions.from_options(env_id, options)
+    if backend == "auto":
+        try:
+            import ale_py.vector_env  # noqa: F401
+        except ImportError:
+            backend = _chosen(backend, "sync", env_id, "this ale-py has no vector env")
+        else:
+            backend = _chosen(backend, "ale", env_id, "Atari game, ale-py's C++ vector env")
+    else:
+        backend = _chosen(backend, backend, env_id, "")
+    if backend == "parallel" and opts.episodic_life:
+        raise ValueError(
+            "episodic_life needs the lives counter at every step, which the 'parallel' backend "
+            "does not report: use backend 'ale', 'sync' or 'async'."
+        )
+    if backend == "ale":
+        vector_env = atari.make_ale_vector_env(env_id, num_envs, opts)
+    elif backend == "parallel":
+        make_one = functools.partial(atari.make_atari_gymnasium_env, env_id, opts)
+        return _make_batched(env_id, make_one, num_envs, backend, seed, opts.reward_clipping)
+    else:
+        make_one = functools.partial(atari.make_atari_gymnasium_env, env_id, opts)
+        vector_env = _vector_env(env_id, make_one, num_envs, backend)
+    return AtariVectorPyEnvironment(
+        vector_env,
+        seed=seed,
+        reward_clipping=opts.reward_clipping,
+        episodic_life=opts.episodic_life,
+        restart_action=(
+            atari.restart_action(atari.game_of(env_id), opts) if opts.episodic_life else 0
+        ),
+        channels_first=backend == "ale",
+    )
+
+
+def _make_from_constructor(constructor, num_envs, backend, seed, options) -> BatchedEnvironment:
+    name = getattr(constructor, "__name__", type(constructor).__name__)
+    reward_clipping = options.pop("reward_clipping", False)
+    if options:
+        raise ValueError(
+            f"Options {', '.join(map(repr, sorted(options)))} apply only to environment ids; "
+            "with an environment constructor pass them to the constructor instead."
+        )
+    if backend == "ale":
+        raise ValueError(
+            "backend 'ale' takes an Atari id such as 'ALE/Pong-v5', not a constructor: use "
+            "'parallel', 'sync' or 'async'."
+        )
+    backend = _chosen(backend, "parallel", name, "an environment constructor")
+    return _make_batched(name, constructor, num_envs, backend, seed, reward_clipping, probe=False)
+
+
+def _make_batched(what, make_one, num_envs, backend, seed, reward_clipping, probe=True):
+    if backend == "parallel":
+        if probe:
+            # Fail here, in one sentence, rather than in a worker process with its stack trace.
+            # Users' constructors are checked in the workers instead: they may be expensive.
+            GymnasiumPyEnvironment(_call_make(what, make_one)).close()
+        return ParallelBatchedPyEnvironment(
+            [make_one] * num_envs, seed=seed, reward_clipping=reward_clipping
+        )
+    vector_env = _vector_env(what, make_one, num_envs, backend)
+    try:
+        return GymnasiumVectorPyEnvironment(vector_env, seed=seed, reward_clipping=reward_clipping)
+    except ValueError:
+        vector_env.close()
+        raise
+
+
+def _call_make(what, make_one):
+    try:
+        return make_one()
+    except gymnasium.error.DependencyNotInstalled as error:
+        raise ValueError(
+            f"{what!r} needs a package that is not installed: {error}"
+        ) from None
+    except TypeError as error:
+        raise ValueError(
+            f"{what!r} could not be created with the given options ({error}): check the option "
+            "names against the environment's constructor."
+        ) from None
+
+
+def _vector_env(what, make_one, num_envs, backend) -> gymnasium.vector.VectorEnv:
+    def checked_make():
+        env = _call_make(what, make_one)
+        if not isinstance(env, gymnasium.Env):
+            env.close()
+            raise ValueError(
+                f"The constructor {what!r} returned a {type(env).__name__}; backend {backend!r} "
+                "needs a gymnasium.Env: use backend 'parallel' for PyEnvironments."
+            )
+        return env
+
+    mode = gymnasium.vector.AutoresetMode.NEXT_STEP
+    if backend == "sync":
+        return gymnasium.vector.SyncVectorEnv([checked_make] * num_envs, autoreset_mode=mode)
+    return gymnasium.vector.AsyncVectorEnv(
+        [checked_make] * num_envs, shared_memory=True, autoreset_mode=mode
+    )

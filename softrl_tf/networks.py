@@ -1,0 +1,431 @@
+"""Networks of the paper's experiments, as TF-Agents networks over Keras 2 (``tf_keras``) layers.
+
+- :func:`build_torso`: the shared feature extractor. The Nature CNN of DQN/A2C for image
+  observations (paper.md §3.1: conv 32x8x8 s4 -> 64x4x4 s2 -> 64x3x3 s1 -> FC 512 ReLU), an MLP
+  otherwise.
+- :class:`ActorCriticNetwork`: the A2C network, one torso with a policy-logit head and a value head
+  (paper §6.1, §6.3); ``(logits, value)``.
+- :class:`QNetwork`: one torso with a linear Q head; DQN and soft DQN (paper §6.2).
+- :class:`SoftQNetwork`: the paper's §6.3 head over an :class:`ActorCriticNetwork`,
+  ``Q(s, a) = V(s) + tau * (log pi(a|s) - log prior(a))``, sharing the wrapped network's variables.
+
+Conventions shared by every network here:
+
+- Observations keep their dtype up to the network: ``uint8`` frames are cast to float32 and divided
+  by 255 inside :func:`preprocess_observation` (first thing ``call`` does), other dtypes are cast to
+  float32 unchanged. Replay buffers therefore hold 1 byte per pixel.
+- Any number of outer dimensions: an observation of shape ``[outer..., *observation_spec.shape]``
+  (``[B]``, ``[B, T]``, ``[T, B]``, or none at all) is flattened to ``[N, *shape]``, run through the
+  layers, and the outputs are reshaped back to ``[outer..., ...]``
+  (``tf_agents.networks.utils.BatchSquash``).
+- Initialisation as in OpenAI baselines A2C, the code behind the paper's Atari runs: orthogonal
+  kernels, zero biases; gain sqrt(2) for hidden layers, 0.01 for the policy-logit head (a near
+  uniform initial policy), 1.0 for the value and Q heads.
+- ``network.copy(name=...)`` builds a network with the same configuration and fresh, independent
+  variables (what TF-Agents uses for target networks); :meth:`SoftQNetwork.copy` copies the wrapped
+  network too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from tf_agents.networks import network
+from tf_agents.networks import utils as network_utils
+from tf_agents.specs import tensor_spec
+from tf_agents.trajectories import time_step as ts
+from tf_agents.utils import nest_utils
+
+__all__ = [
+    "ActorCriticNetwork",
+    "QNetwork",
+    "SoftQNetwork",
+    "build_torso",
+    "num_actions",
+    "preprocess_observation",
+    "uniform_log_prior",
+]
+
+TORSOS = ("auto", "nature_cnn", "mlp")
+
+# Smallest square image the Nature CNN accepts: 36 -> 8 (8x8 s4) -> 3 (4x4 s2) -> 1 (3x3 s1).
+_NATURE_CNN_MIN_SIZE = 36
+
+# Orthogonal-init gains of hidden layers by activation. baselines and Stable-Baselines3 use sqrt(2)
+# for their tanh MLPs as well as for ReLU (the CartPole settings we reuse were tuned that way);
+# PyTorch's calculate_gain("tanh") = 5/3 is close to it.
+_HIDDEN_GAINS = {"relu": math.sqrt(2.0), "tanh": math.sqrt(2.0), "elu": math.sqrt(2.0)}
+POLICY_HEAD_GAIN = 0.01
+VALUE_HEAD_GAIN = 1.0
+Q_HEAD_GAIN = 1.0
+
+
+def num_actions(action_spec) -> int:
+    """Number of actions ``A = maximum - minimum + 1`` of a scalar discrete action spec.
+
+    Raises:
+      ValueError: if ``action_spec`` is not a single scalar integer ``BoundedTensorSpec``.
+    """
+    flat = tf.nest.flatten(action_spec)
+    if len(flat) != 1:
+        raise ValueError(f"softrl_tf networks need a single action spec, got {action_spec}")
+    spec = flat[0]
+    if not tensor_spec.is_bounded(spec) or not spec.dtype.is_integer or spec.shape.rank != 0:
+        raise ValueError(
+            f"softrl_tf networks need a scalar, bounded, integer action spec, got {spec}"
+        )
+    minimum = np.asarray(spec.minimum)
+    maximum = np.asarray(spec.maximum)
+    if minimum.size != 1 or maximum.size != 1:
+        raise ValueError(f"action spec bounds must be scalars, got {spec}")
+    return int(maximum.item()) - int(minimum.item()) + 1
+
+
+def uniform_log_prior(n: int) -> tf.Tensor:
+    """Log-probabilities ``[n]`` of the uniform prior, ``-log n`` each (float32)."""
+    return tf.fill([n], -math.log(n))
+
+
+def preprocess_observation(observation: tf.Tensor, observation_spec) -> tf.Tensor:
+    """Observation -> float32 network input.
+
+    ``uint8`` (frames) is cast and divided by 255, so values lie in [0, 1]; any other dtype is
+    cast to float32 unchanged. The dtype tested is the spec's, not the tensor's.
+    """
+    if tf.as_dtype(observation_spec.dtype) == tf.uint8:
+        return tf.cast(observation, tf.float32) / 255.0
+    return tf.cast(observation, tf.float32)
+
+
+def _single_spec(observation_spec):
+    flat = tf.nest.flatten(observation_spec)
+    if len(flat) != 1 or not isinstance(flat[0], tf.TypeSpec):
+        raise ValueError(
+            f"softrl_tf networks take a single (non-nested) observation spec, got {observation_spec}"
+        )
+    return flat[0]
+
+
+def _dense(units, activation, gain, name):
+    return keras.layers.Dense(
+        units,
+        activation=activation,
+        kernel_initializer=keras.initializers.Orthogonal(gain=gain),
+        bias_initializer="zeros",
+        name=name,
+    )
+
+
+def _conv(filters, kernel, stride, gain, name):
+    # Orthogonal init of a conv kernel treats it as a [kh * kw * c_in, c_out] matrix, as baselines.
+    return keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding="valid",
+        activation="relu",
+        kernel_initializer=keras.initializers.Orthogonal(gain=gain),
+        bias_initializer="zeros",
+        name=name,
+    )
+
+
+def _resolve_torso(observation_spec, torso: str) -> str:
+    if torso not in TORSOS:
+        raise ValueError(f"torso must be one of {TORSOS}, got {torso!r}")
+    if torso != "auto":
+        return torso
+    shape = observation_spec.shape
+    if shape.rank == 3 and min(shape[0], shape[1]) >= _NATURE_CNN_MIN_SIZE:
+        return "nature_cnn"
+    return "mlp"
+
+
+def build_torso(
+    observation_spec,
+    torso: str = "auto",
+    hidden_sizes: Sequence[int] = (64, 64),
+    activation: str = "tanh",
+) -> keras.Sequential:
+    """Feature extractor: a Keras ``Sequential`` mapping float32 ``[N, *obs_shape]`` -> ``[N, F]``.
+
+    The input is already preprocessed (see :func:`preprocess_observation`: the networks below do
+    that before calling the torso).
+
+    Args:
+      observation_spec: spec of one observation (no batch dimension).
+      torso: ``"nature_cnn"``: conv 32x8x8 stride 4 -> 64x4x4 s2 -> 64x3x3 s1 -> Flatten -> Dense
+        512, all ReLU (paper.md §3.1; ``hidden_sizes`` and ``activation`` are ignored), F = 512;
+        ``"mlp"``: Flatten -> one Dense layer per entry of ``hidden_sizes`` with ``activation``,
+        F = ``hidden_sizes[-1]`` (or the flattened observation size when ``hidden_sizes`` is
+        empty); ``"auto"``: the Nature CNN for rank-3 observations of at least 36x36 pixels
+        ([84, 84, 4] Atari frames), the MLP otherwise (vectors, small grids such as MinAtar).
+      hidden_sizes: MLP layer sizes.
+      activation: MLP activation (a Keras activation name).
+
+    Orthogonal kernels (gain sqrt(2)), zero biases.
+    """
+    spec = _single_spec(observation_spec)
+    kind = _resolve_torso(spec, torso)
+    if kind == "nature_cnn":
+        if spec.shape.rank != 3:
+            raise ValueError(f"nature_cnn needs [H, W, C] observations, got shape {spec.shape}")
+        if min(spec.shape[0], spec.shape[1]) < _NATURE_CNN_MIN_SIZE:
+            raise ValueError(
+                f"nature_cnn needs images of at least {_NATURE_CNN_MIN_SIZE}x"
+                f"{_NATURE_CNN_MIN_SIZE}, got shape {spec.shape}; use torso='mlp'"
+            )
+        gain = _HIDDEN_GAINS["relu"]
+        return keras.Sequential(
+            [
+                _conv(32, 8, 4, gain, "conv1"),
+                _conv(64, 4, 2, gain, "conv2"),
+                _conv(64, 3, 1, gain, "conv3"),
+                keras.layers.Flatten(name="flatten"),
+                _dense(512, "relu", gain, "fc"),
+            ],
+            name="nature_cnn",
+        )
+    gain = _HIDDEN_GAINS.get(activation, 1.0)
+    layers = [keras.layers.Flatten(name="flatten")]
+    layers += [
+        _dense(int(size), activation, gain, f"dense{i + 1}") for i, size in enumerate(hidden_sizes)
+    ]
+    return keras.Sequential(layers, name="mlp")
+
+
+def _apply_flat(observation, observation_spec, fn):
+    """Runs ``fn`` on ``[N, *obs_shape]`` float input and restores the outer dims on its outputs.
+
+    ``fn`` maps the flattened, preprocessed batch to a nest of ``[N, ...]`` tensors.
+    """
+    outer_rank = nest_utils.get_outer_rank(observation, observation_spec)
+    squash = network_utils.BatchSquash(outer_rank)
+    flat = squash.flatten(preprocess_observation(observation, observation_spec))
+    return tf.nest.map_structure(squash.unflatten, fn(flat))
+
+
+class _Network(network.Network):
+    """``tf_agents`` ``Network`` whose ``create_variables`` also works for ``uint8`` observations.
+
+    TF-Agents 0.19 builds a network by calling it on ``tensor_spec.sample_spec_nest(spec)``, which
+    fails for uint8 specs under numpy 2 (its inclusive upper bound 255 + 1 wraps to 0 in uint8:
+    "Need minval < maxval"). Building on zeros of the spec's shape and dtype avoids sampling.
+    """
+
+    def create_variables(self, input_tensor_spec=None, **kwargs):
+        """Builds the network on a zero batch of one; returns the unbatched output spec."""
+        if self._network_output_spec is not None:
+            return self._network_output_spec
+        if self._input_tensor_spec is None:
+            self._input_tensor_spec = input_tensor_spec
+        if self._input_tensor_spec is None:
+            raise ValueError(f"Unable to create_variables of {self.name}: no input_tensor_spec")
+        zeros = tf.nest.map_structure(
+            lambda s: tf.zeros([1] + s.shape.as_list(), s.dtype), self._input_tensor_spec
+        )
+        outputs, _ = self(
+            zeros,
+            step_type=tf.fill((1,), ts.StepType.FIRST),
+            network_state=self.get_initial_state(batch_size=1),
+            **kwargs,
+        )
+        self._network_output_spec = tf.nest.map_structure(
+            lambda x: tensor_spec.remove_outer_dims_nest(tf.type_spec_from_value(x), 1), outputs
+        )
+        return self._network_output_spec
+
+
+class ActorCriticNetwork(_Network):
+    """A2C network: shared torso, policy-logit head and value head.
+
+    ``call(observation, step_type=None, network_state=(), training=False)`` returns
+    ``((logits, value), network_state)``: ``logits`` float32 ``[outer..., A]``, ``value`` float32
+    ``[outer...]``, for an observation of shape ``[outer..., *observation_spec.shape]``.
+
+    The logits define the policy ``pi = softmax(logits)``; for soft Q-learning the same network
+    read through :class:`SoftQNetwork` defines ``Q = V + tau * log(pi / prior)`` (paper §6.3).
+    Heads: orthogonal init, gain 0.01 for the logits (near-uniform initial policy), 1.0 for the
+    value, as baselines A2C.
+    """
+
+    def __init__(
+        self,
+        observation_spec,
+        action_spec,
+        torso: str = "auto",
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        name: str = "ActorCriticNetwork",
+    ):
+        super().__init__(input_tensor_spec=observation_spec, state_spec=(), name=name)
+        self._observation_spec = _single_spec(observation_spec)
+        self._action_spec = action_spec
+        self._num_actions = num_actions(action_spec)
+        self._torso = build_torso(observation_spec, torso, hidden_sizes, activation)
+        self._logits_layer = _dense(self._num_actions, None, POLICY_HEAD_GAIN, "logits")
+        self._value_layer = _dense(1, None, VALUE_HEAD_GAIN, "value")
+
+    @property
+    def num_actions(self) -> int:
+        """Number of actions A."""
+        return self._num_actions
+
+    @property
+    def action_spec(self):
+        """The action spec the network was built for (TF-Agents policies check it)."""
+        return self._action_spec
+
+    def call(self, observation, step_type=None, network_state=(), training=False):
+        del step_type  # Feed-forward: no episode boundaries to handle.
+
+        def heads(flat):
+            features = self._torso(flat, training=training)
+            logits = self._logits_layer(features)
+            value = tf.squeeze(self._value_layer(features), axis=-1)
+            return logits, value
+
+        return _apply_flat(observation, self._observation_spec, heads), network_state
+
+
+class QNetwork(_Network):
+    """Q network: torso and a linear head, ``q`` float32 ``[outer..., A]``.
+
+    ``call(observation, step_type=None, network_state=(), training=False)`` returns
+    ``(q, network_state)``. Works with TF-Agents' ``QPolicy`` (and so ``EpsilonGreedyPolicy``) and
+    with :class:`softrl_tf.policies.BoltzmannPolicy`. Head: orthogonal init, gain 1.0.
+    """
+
+    def __init__(
+        self,
+        observation_spec,
+        action_spec,
+        torso: str = "auto",
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        name: str = "QNetwork",
+    ):
+        super().__init__(input_tensor_spec=observation_spec, state_spec=(), name=name)
+        self._observation_spec = _single_spec(observation_spec)
+        self._action_spec = action_spec
+        self._num_actions = num_actions(action_spec)
+        self._torso = build_torso(observation_spec, torso, hidden_sizes, activation)
+        self._q_layer = _dense(self._num_actions, None, Q_HEAD_GAIN, "q")
+
+    @property
+    def num_actions(self) -> int:
+        """Number of actions A."""
+        return self._num_actions
+
+    @property
+    def action_spec(self):
+        """The action spec the network was built for (TF-Agents policies check it)."""
+        return self._action_spec
+
+    def call(self, observation, step_type=None, network_state=(), training=False):
+        del step_type  # Feed-forward.
+
+        def head(flat):
+            return self._q_layer(self._torso(flat, training=training))
+
+        return _apply_flat(observation, self._observation_spec, head), network_state
+
+
+class SoftQNetwork(_Network):
+    """The paper's §6.3 Q head over an actor-critic network (a dueling-style parametrisation).
+
+    ``Q(s, a) = V(s) + tau * (log_softmax(logits(s))[a] - log_prior[a])``, returned as
+    ``(q [outer..., A], network_state)``. By construction the soft value of this Q under the prior
+    is exactly the value head, ``tau * logsumexp(Q / tau + log_prior) = V``, and its Boltzmann
+    policy ``prior * exp((Q - V) / tau)`` is exactly ``softmax(logits)`` (paper.md §1, Eq. 57).
+
+    The wrapped network's variables are used as they are (no copy): training the actor-critic
+    network trains this Q. :meth:`copy` (target networks) copies the wrapped network as well.
+
+    Args:
+      actor_critic_network: an :class:`ActorCriticNetwork` (or any network returning
+        ``((logits [.., A], value [..]), state)``).
+      tau: temperature tau > 0 (a float, or a scalar tensor/variable).
+      log_prior: log-probabilities of the prior, shape ``[A]``; ``None`` means uniform
+        (``-log A`` each: the paper's KL form). Not renormalised: zeros give the counting measure,
+        i.e. the entropy-bonus form of paper.md §2.8.
+      name: network name.
+    """
+
+    def __init__(self, actor_critic_network, tau, log_prior=None, name: str = "SoftQNetwork"):
+        super().__init__(
+            input_tensor_spec=actor_critic_network.input_tensor_spec,
+            state_spec=actor_critic_network.state_spec,
+            name=name,
+        )
+        if isinstance(tau, (int, float)) and not tau > 0:
+            raise ValueError(f"tau must be > 0, got {tau}")
+        self._actor_critic_network = actor_critic_network
+        self._action_spec = getattr(actor_critic_network, "action_spec", None)
+        output_spec = actor_critic_network.create_variables()
+        if not isinstance(output_spec, (tuple, list)) or len(output_spec) != 2:
+            raise ValueError(
+                "SoftQNetwork wraps a network returning (logits, value); "
+                f"{actor_critic_network.name} returns {output_spec}"
+            )
+        n = output_spec[0].shape[-1]
+        self._num_actions = n
+        self._tau = tau
+        if log_prior is None:
+            self._log_prior = uniform_log_prior(n)
+        else:
+            self._log_prior = tf.constant(log_prior, dtype=tf.float32)
+            if self._log_prior.shape != (n,):
+                raise ValueError(
+                    f"log_prior must have shape [{n}], got {self._log_prior.shape.as_list()}"
+                )
+
+    @property
+    def actor_critic_network(self):
+        """The wrapped network whose variables this Q uses."""
+        return self._actor_critic_network
+
+    @property
+    def tau(self):
+        """Temperature tau."""
+        return self._tau
+
+    @property
+    def log_prior(self) -> tf.Tensor:
+        """Log prior ``[A]`` (float32)."""
+        return self._log_prior
+
+    @property
+    def num_actions(self) -> int:
+        """Number of actions A."""
+        return self._num_actions
+
+    @property
+    def action_spec(self):
+        """The wrapped network's action spec, if it has one."""
+        return self._action_spec
+
+    def copy(self, **kwargs):
+        """A SoftQNetwork over a copy of the wrapped network: independent variables.
+
+        ``name`` renames both (the wrapped copy gets ``<name>_<wrapped name>``); pass
+        ``actor_critic_network=`` explicitly to wrap another network instead.
+        """
+        if "actor_critic_network" not in kwargs:
+            inner = self._actor_critic_network
+            inner_name = f"{kwargs['name']}_{inner.name}" if "name" in kwargs else inner.name
+            kwargs["actor_critic_network"] = inner.copy(name=inner_name)
+        return super().copy(**kwargs)
+
+    def call(self, observation, step_type=None, network_state=(), training=False):
+        (logits, value), network_state = self._actor_critic_network(
+            observation, step_type=step_type, network_state=network_state, training=training
+        )
+        tau = tf.cast(self._tau, logits.dtype)
+        log_pi = tf.nn.log_softmax(logits, axis=-1)
+        q = value[..., None] + tau * (log_pi - self._log_prior)
+        return q, network_state

@@ -1,0 +1,1 @@
+"""Training: configs, collection, the loop, logging."""

@@ -1,0 +1,287 @@
+"""Training metrics: TensorBoard summaries, ``metrics.csv``, and a progress bar.
+
+:class:`MetricsLogger` writes every scalar twice: as a ``tf.summary`` scalar (event files directly
+under ``root_dir``, so ``tensorboard --logdir runs/`` shows one run per root dir) and as a row of
+``<root_dir>/metrics.csv``. The CSV is *wide*: columns ``step, wall_time`` and then one column per
+metric name in order of first appearance; a row leaves the metrics it does not carry empty.
+A metric name seen for the first time rewrites the file with the wider header (temp file +
+``os.replace``, so a crash mid-rewrite keeps the old file); ``pandas.read_csv`` or
+:func:`csv.DictReader` read it as is, and ``scripts/plot.py`` does. Each row is written with one
+``write`` call and flushed at once, so a SIGKILL loses nothing already written; a torn last line
+(a kill inside the write) is dropped when the file is opened again.
+
+:class:`ProgressBar` is ``tqdm`` on a terminal; elsewhere (CI logs, ``nohup``, notebooks' captured
+stderr) it prints a plain progress line every 10% and every ``interval_s`` seconds instead of
+terminal control characters.
+
+Both are written here rather than borrowed: TF-Agents' metrics write ``tf.summary`` only, and no
+ecosystem logger gives a crash-safe, resume-aware CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+import tensorflow as tf
+
+METRICS_CSV = "metrics.csv"
+"""File name of the CSV metrics table inside a root dir."""
+BASE_COLUMNS = ("step", "wall_time")
+
+
+def _to_float(value: Any) -> float:
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    return float(value)
+
+
+def _read_csv(path: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of a metrics CSV; a torn (unterminated) last line is dropped."""
+    with open(path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text))
+    rows = [row for row in reader if row.get("step") not in (None, "")]
+    return list(reader.fieldnames or []), rows
+
+
+class MetricsLogger:
+    """Writes scalar metrics to TensorBoard and ``<root_dir>/metrics.csv``.
+
+    Usage::
+
+        with MetricsLogger(root_dir, resume_from_step=restored_step) as logger:
+            logger.write(step, {"train/loss": loss, "episode/return": mean_return})
+
+    Args:
+      root_dir: run directory (created if missing); event files and ``metrics.csv`` go in it.
+      resume_from_step: ``None`` starts a new ``metrics.csv`` (an existing one is replaced). An
+        int ``S`` keeps the existing rows with ``step <= S`` and drops the rest, which a crashed
+        run wrote after its last checkpoint, so the table stays monotone when training resumes
+        from the checkpoint at step ``S``. (TensorBoard event files are append-only; the crashed
+        run's events after ``S`` stay in the older event file.)
+      flush_secs: period of the ``tf.summary`` writer's background flush.
+    """
+
+    def __init__(
+        self,
+        root_dir: str | os.PathLike,
+        *,
+        resume_from_step: int | None = None,
+        flush_secs: float = 10.0,
+    ):
+        self.root_dir = os.fspath(root_dir)
+        os.makedirs(self.root_dir, exist_ok=True)
+        self.csv_path = os.path.join(self.root_dir, METRICS_CSV)
+        self._columns = list(BASE_COLUMNS)
+        self._file: TextIO | None = None
+        rows: list[dict[str, str]] = []
+        if resume_from_step is not None and os.path.exists(self.csv_path):
+            header, rows = _read_csv(self.csv_path)
+            self._columns += [name for name in header if name not in BASE_COLUMNS]
+            rows = [row for row in rows if float(row["step"]) <= resume_from_step]
+        self._rewrite(rows)
+        self._writer = tf.summary.create_file_writer(
+            self.root_dir, flush_millis=int(flush_secs * 1000)
+        )
+        self._closed = False
+
+    @property
+    def summary_writer(self):
+        """The ``tf.summary`` writer; ``with logger.summary_writer.as_default():`` routes other
+        summaries (TF-Agents' own, histograms) to the same event files."""
+        return self._writer
+
+    @property
+    def columns(self) -> list[str]:
+        """The CSV header: ``step, wall_time`` then metric names in order of first appearance."""
+        return list(self._columns)
+
+    def _rewrite(self, rows: list[dict[str, str]]) -> None:
+        """Replaces the CSV with ``rows`` under the current header, atomically; reopens it."""
+        if self._file is not None:
+            self._file.close()
+        tmp = self.csv_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self._columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.csv_path)
+        self._file = open(self.csv_path, "a", encoding="utf-8", newline="")
+
+    def write(self, step: int, scalars: Mapping[str, Any]) -> None:
+        """Logs ``scalars`` (name -> number, numpy scalar or scalar tensor) at ``step``.
+
+        Non-finite values are written as they are (``nan``, ``inf``).
+        """
+        if self._closed:
+            raise ValueError("MetricsLogger.write called after close().")
+        step = int(step)
+        values = {str(name): _to_float(value) for name, value in scalars.items()}
+        new = [name for name in values if name not in self._columns]
+        if new:
+            _, rows = _read_csv(self.csv_path)
+            self._columns += new
+            self._rewrite(rows)
+        with self._writer.as_default():
+            for name, value in values.items():
+                tf.summary.scalar(name, value, step=step)
+        line = io.StringIO()
+        writer = csv.DictWriter(line, fieldnames=self._columns, lineterminator="\n")
+        writer.writerow({"step": step, "wall_time": f"{time.time():.3f}", **values})
+        self._file.write(line.getvalue())
+        self._file.flush()
+
+    def flush(self) -> None:
+        """Flushes the event files (the CSV is flushed on every row)."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the CSV and the summary writer; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._file.close()
+        self._writer.flush()
+        self._writer.close()
+
+    def __enter__(self) -> MetricsLogger:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def _format_postfix(postfix: Mapping[str, Any]) -> dict[str, str]:
+    formatted = {}
+    for name, value in postfix.items():
+        try:
+            formatted[name] = f"{_to_float(value):.4g}"
+        except (TypeError, ValueError):
+            formatted[name] = str(value)
+    return formatted
+
+
+class ProgressBar:
+    """Training progress: steps/s, ETA and caller-given values such as the recent return.
+
+    On a terminal it is a ``tqdm`` bar. Where the output is not a terminal it prints a plain line
+    (``[progress] step 5000/50000 (10%) | 812 steps/s | ETA 0:00:55 | return=21.5``) each time
+    another 10% is done and at least every ``interval_s`` seconds, so CI logs show progress.
+
+    Args:
+      total_steps: steps at 100%.
+      initial_step: the step training starts (or resumes) at; rates count from here.
+      disable: ``True`` prints nothing; ``False`` forces the tqdm bar even off a terminal;
+        ``None`` (default) picks the bar on a terminal and plain lines elsewhere.
+      file: output stream, ``sys.stderr`` by default.
+      interval_s: longest silence between plain lines.
+      desc: optional label in front of the bar or line.
+    """
+
+    def __init__(
+        self,
+        total_steps: int,
+        initial_step: int = 0,
+        disable: bool | None = None,
+        *,
+        file: TextIO | None = None,
+        interval_s: float = 60.0,
+        desc: str | None = None,
+    ):
+        self.total_steps = int(total_steps)
+        self.file = file if file is not None else sys.stderr
+        if disable is None:
+            isatty = getattr(self.file, "isatty", None)
+            self.mode = "bar" if (isatty is not None and isatty()) else "lines"
+        else:
+            self.mode = "off" if disable else "bar"
+        self.interval_s = float(interval_s)
+        self.desc = desc
+        self.step = self._start_step = int(initial_step)
+        self._start_time = self._last_print = time.monotonic()
+        self._next_decile = math.floor(10 * self.step / max(self.total_steps, 1)) + 1
+        self._postfix: dict[str, str] = {}
+        self._printed_step: int | None = None
+        self._bar = None
+        if self.mode == "bar":
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=self.total_steps,
+                initial=self.step,
+                unit="step",
+                unit_scale=True,
+                dynamic_ncols=True,
+                smoothing=0.1,
+                file=self.file,
+                desc=desc,
+                disable=False,
+            )
+
+    def update(self, step: int, **postfix: Any) -> None:
+        """Moves to ``step`` (an absolute count); shows ``postfix`` values (e.g. ``ret=21.5``)."""
+        step = int(step)
+        if postfix:
+            self._postfix = _format_postfix(postfix)
+        delta, self.step = step - self.step, step
+        if self._bar is not None:
+            if self._postfix:
+                self._bar.set_postfix(self._postfix, refresh=False)
+            self._bar.update(delta)
+        elif self.mode == "lines":
+            now = time.monotonic()
+            decile = 10 * step / max(self.total_steps, 1)
+            if decile >= self._next_decile or now - self._last_print >= self.interval_s:
+                self._print_line(now)
+                self._next_decile = math.floor(decile) + 1
+
+    def _print_line(self, now: float) -> None:
+        elapsed = max(now - self._start_time, 1e-9)
+        rate = (self.step - self._start_step) / elapsed
+        eta = (self.total_steps - self.step) / rate if rate > 0 else math.inf
+        percent = 100.0 * self.step / max(self.total_steps, 1)
+        parts = [
+            f"{self.desc + ' ' if self.desc else ''}step {self.step}/{self.total_steps} "
+            f"({percent:.0f}%)",
+            f"{rate:.1f} steps/s",
+            f"ETA {_format_duration(max(eta, 0.0))}",
+        ]
+        if self._postfix:
+            parts.append(" ".join(f"{k}={v}" for k, v in self._postfix.items()))
+        print("[progress] " + " | ".join(parts), file=self.file, flush=True)
+        self._last_print = now
+        self._printed_step = self.step
+
+    def close(self) -> None:
+        """Closes the bar, or prints the final line if the last step was not printed yet."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self.mode == "lines" and self._printed_step != self.step:
+            self._print_line(time.monotonic())
+        self.mode = "off"
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
