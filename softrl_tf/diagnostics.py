@@ -3,7 +3,8 @@
 The paper's main result (paper.md section 2.6): on a batch collected from the Boltzmann policy of
 the current network, with targets held fixed,
 
-    unscaled soft-Q loss:       E grad L_Q = tau * E grad(L_PG + L_V / tau) = tau * E grad L_PG + E grad L_V
+    unscaled soft-Q loss:       E grad L_Q = tau * E grad(L_PG + L_V / tau)
+                                           = tau * E grad L_PG + E grad L_V
     stream-scaled (c, k=1/tau): E grad L_Q = E grad(L_PG + c * L_V)
 
 where L_PG and L_V are the policy and value losses of the proper entropy-regularised A2C

@@ -48,10 +48,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from softrl_tf import losses
+
 import numpy as np
 import tensorflow as tf
-
-from softrl_tf import losses
 
 EXPORT_METADATA_FILE = "softrl_tf_export.json"
 """Name of the metadata file written beside ``saved_model.pb``."""

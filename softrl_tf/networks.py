@@ -105,7 +105,8 @@ def _single_spec(observation_spec):
     flat = tf.nest.flatten(observation_spec)
     if len(flat) != 1 or not isinstance(flat[0], tf.TypeSpec):
         raise ValueError(
-            f"softrl_tf networks take a single (non-nested) observation spec, got {observation_spec}"
+            "softrl_tf networks take a single (non-nested) observation spec, got "
+            f"{observation_spec}"
         )
     return flat[0]
 

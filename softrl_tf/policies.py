@@ -15,13 +15,13 @@ greedy policy is ``GreedyPolicy(QPolicy(...))``. tests/test_policies.py checks t
 
 from __future__ import annotations
 
+from softrl_tf.networks import num_actions as _num_actions
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tf_agents.distributions import shifted_categorical
 from tf_agents.policies import tf_policy
 from tf_agents.trajectories import policy_step
-
-from softrl_tf.networks import num_actions as _num_actions
 
 __all__ = ["BoltzmannPolicy"]
 

@@ -7,6 +7,8 @@ import sys
 import textwrap
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf import export
+from softrl_tf.networks import ActorCriticNetwork, QNetwork, SoftQNetwork
 
 import numpy as np
 import pytest
@@ -14,9 +16,6 @@ import tensorflow as tf
 from tf_agents.policies import q_policy
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
-
-from softrl_tf import export
-from softrl_tf.networks import ActorCriticNetwork, QNetwork, SoftQNetwork
 
 NUM_ACTIONS = 3
 Q_TAU = 0.5
@@ -141,7 +140,7 @@ def test_metadata_file(exports):
 
 
 def test_exports_run_in_plain_tensorflow_without_softrl_tf_tf_agents_tfp(exports, tmp_path):
-    """One subprocess loads all three exports with softrl_tf, tf_agents, tfp and tf_keras blocked."""
+    """One subprocess loads all three exports, with softrl_tf, tf_agents, tfp, tf_keras blocked."""
     cases = {}
     for kind, (net, spec, exported, _) in exports.items():
         obs = _observations(spec, 5, seed=4)

@@ -11,13 +11,13 @@ import softrl_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 import itertools
 import math
 
+from softrl_tf import losses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from softrl_tf import losses
 
 F64 = tf.float64
 LOG2, LOG3 = math.log(2.0), math.log(3.0)
@@ -141,16 +141,26 @@ def test_entropy_regularized_returns_boundary_truncation_mid_segment():
     v, y = losses.entropy_regularized_returns(
         r, discount, pen, tf.constant([7.0, 1.0], F64), 0.5, values_t=values, is_boundary_t=boundary
     )
-    np.testing.assert_allclose(v, [[2.7, 1.9], [2.0, 5.0], [-0.585, 2.52], [-1.15, 1.8]], rtol=1e-14)
+    np.testing.assert_allclose(
+        v, [[2.7, 1.9], [2.0, 5.0], [-0.585, 2.52], [-1.15, 1.8]], rtol=1e-14
+    )
     np.testing.assert_allclose(y, [[2.8, 2.0], [2.2, 5.1], [-0.535, 2.62], [-1.0, 1.9]], rtol=1e-14)
     # Naive column 0: G3 = -1; G2 = 0.5 - 0.9 = -0.4; G1 = 2; G0 = 1 + 1.8 = 2.8.
     v, _ = losses.entropy_regularized_returns(
-        r, discount, pen, tf.constant([7.0, 1.0], F64), 0.5, False, values_t=values,
+        r,
+        discount,
+        pen,
+        tf.constant([7.0, 1.0], F64),
+        0.5,
+        False,
+        values_t=values,
         is_boundary_t=boundary,
     )
     np.testing.assert_allclose(v[:, 0], [2.8, 2.0, -0.4, -1.0], rtol=1e-14)
     with pytest.raises(ValueError, match="^entropy_regularized_returns: values_t is required"):
-        losses.entropy_regularized_returns(r, discount, pen, [7.0, 1.0], 0.5, is_boundary_t=boundary)
+        losses.entropy_regularized_returns(
+            r, discount, pen, [7.0, 1.0], 0.5, is_boundary_t=boundary
+        )
 
 
 def test_nstep_discounted_rewards_known_values():
@@ -293,8 +303,9 @@ def _sequence_batch(dtype=F64, seed=1):
         bootstrap_value=tf.constant(rng.normal(size=b), dtype),
         tau=0.3,
         log_prior=tf.constant(np.log(rng.dirichlet(np.ones(a) * 3, size=(t, b))), dtype),
-        is_boundary_t=tf.constant([[False] * 3, [True, False, False], [False, True, False],
-                                   [False] * 3]),
+        is_boundary_t=tf.constant(
+            [[False] * 3, [True, False, False], [False, True, False], [False] * 3]
+        ),
     )
 
 
@@ -340,8 +351,11 @@ def test_a2c_loss_gradients_exact_and_none_through_targets(mode):
 
 @pytest.mark.parametrize(
     "scales, k_times_tau, c",
-    [(dict(), 1.0, 0.5), (dict(value_scale=None, advantage_scale=1.0), 0.3, 1.0),
-     (dict(value_scale=0.2, advantage_scale=2.0), 0.6, 0.2)],
+    [
+        (dict(), 1.0, 0.5),
+        (dict(value_scale=None, advantage_scale=1.0), 0.3, 1.0),
+        (dict(value_scale=0.2, advantage_scale=2.0), 0.6, 0.2),
+    ],
 )
 def test_soft_nstep_q_loss_gradients_exact_and_none_through_targets(scales, k_times_tau, c):
     batch = _sequence_batch()
@@ -383,8 +397,9 @@ def test_boundary_splits_the_segment_and_blocks_gradients():
     col["is_boundary_t"] = batch["is_boundary_t"][:, :1]
 
     def part(kw, start, stop, bootstrap):
-        out = {k: (v[start:stop] if k not in ("tau", "bootstrap_value") else v)
-               for k, v in kw.items()}
+        out = {
+            k: (v[start:stop] if k not in ("tau", "bootstrap_value") else v) for k, v in kw.items()
+        }
         out["bootstrap_value"] = bootstrap
         out["is_boundary_t"] = None
         return out
@@ -436,41 +451,79 @@ def test_soft_q_target_and_td_loss_block_gradients():
         ("boltzmann_log_probs", lambda: losses.boltzmann_log_probs(3.0, 1.0), "q must have rank"),
         ("kl_to_prior", lambda: losses.kl_to_prior(2.0), "logits must have rank"),
         ("entropy", lambda: losses.entropy(2.0), "logits must have rank"),
-        ("entropy_regularized_returns",
-         lambda: losses.entropy_regularized_returns([1.0], [1.0], [1.0], [1.0], 1.0),
-         "r_t must have rank 2 \\[T, B\\], got shape \\(1,\\)"),
-        ("entropy_regularized_returns",
-         lambda: losses.entropy_regularized_returns([[1.0]], [[1.0]], [[1.0]], 1.0, 1.0),
-         "bootstrap_value must have rank 1"),
-        ("entropy_regularized_returns",
-         lambda: losses.entropy_regularized_returns([[1.0]], [[1.0]], [[1.0]], [1.0, 2.0], 1.0),
-         "bootstrap_value has shape"),
-        ("a2c_loss", lambda: losses.a2c_loss(
-            [[1.0, 2.0]], [[1.0]], [[0]], [[1.0]], [[1.0]], [1.0], 0.1),
-         "logits_t must have rank 3 \\[T, B, A\\], got shape \\(1, 2\\)"),
-        ("a2c_loss", lambda: losses.a2c_loss(
-            [[[1.0, 2.0]]], [[1.0]], [[0.0]], [[1.0]], [[1.0]], [1.0], 0.1),
-         "actions_t must be an integer tensor"),
-        ("a2c_loss", lambda: losses.a2c_loss(
-            [[[1.0, 2.0]]], [[1.0]], [[0]], [[1.0]], [[1.0]], [1.0], 0.1, entropy_mode="full"),
-         "entropy_mode must be one of \\('naive', 'proper'\\)"),
-        ("soft_nstep_q_loss", lambda: losses.soft_nstep_q_loss(
-            [[[1.0, 2.0]]], [1.0], [[0]], [[1.0]], [[1.0]], [1.0], 0.1),
-         "values_t must have rank 2"),
-        ("soft_nstep_q_loss", lambda: losses.soft_nstep_q_loss(
-            [[[1.0, 2.0]]], [[1.0, 2.0]], [[0]], [[1.0]], [[1.0]], [1.0], 0.1),
-         "values_t has shape"),
-        ("soft_nstep_q_loss", lambda: losses.soft_nstep_q_loss(
-            [[[1.0, 2.0]]], [[1.0]], [[0]], [[1.0]], [[1.0]], [1.0], 0.0),
-         "tau must be > 0"),
-        ("soft_q_target", lambda: losses.soft_q_target([1.0], [1.0], [1.0, 2.0], 1.0),
-         "q_next must have rank 2"),
-        ("one_step_q_loss", lambda: losses.one_step_q_loss([[1.0]], [[0]], [1.0]),
-         "a_tm1 must have rank 1"),
-        ("nstep_discounted_rewards", lambda: losses.nstep_discounted_rewards([1.0], [[1.0]]),
-         "r_t must have rank 2"),
-        ("soft_value", lambda: losses.soft_value([1.0], 1.0, [0.0], entropy_bonus=True),
-         "log_prior must be None"),
+        (
+            "entropy_regularized_returns",
+            lambda: losses.entropy_regularized_returns([1.0], [1.0], [1.0], [1.0], 1.0),
+            "r_t must have rank 2 \\[T, B\\], got shape \\(1,\\)",
+        ),
+        (
+            "entropy_regularized_returns",
+            lambda: losses.entropy_regularized_returns([[1.0]], [[1.0]], [[1.0]], 1.0, 1.0),
+            "bootstrap_value must have rank 1",
+        ),
+        (
+            "entropy_regularized_returns",
+            lambda: losses.entropy_regularized_returns([[1.0]], [[1.0]], [[1.0]], [1.0, 2.0], 1.0),
+            "bootstrap_value has shape",
+        ),
+        (
+            "a2c_loss",
+            lambda: losses.a2c_loss([[1.0, 2.0]], [[1.0]], [[0]], [[1.0]], [[1.0]], [1.0], 0.1),
+            "logits_t must have rank 3 \\[T, B, A\\], got shape \\(1, 2\\)",
+        ),
+        (
+            "a2c_loss",
+            lambda: losses.a2c_loss([[[1.0, 2.0]]], [[1.0]], [[0.0]], [[1.0]], [[1.0]], [1.0], 0.1),
+            "actions_t must be an integer tensor",
+        ),
+        (
+            "a2c_loss",
+            lambda: losses.a2c_loss(
+                [[[1.0, 2.0]]], [[1.0]], [[0]], [[1.0]], [[1.0]], [1.0], 0.1, entropy_mode="full"
+            ),
+            "entropy_mode must be one of \\('naive', 'proper'\\)",
+        ),
+        (
+            "soft_nstep_q_loss",
+            lambda: losses.soft_nstep_q_loss(
+                [[[1.0, 2.0]]], [1.0], [[0]], [[1.0]], [[1.0]], [1.0], 0.1
+            ),
+            "values_t must have rank 2",
+        ),
+        (
+            "soft_nstep_q_loss",
+            lambda: losses.soft_nstep_q_loss(
+                [[[1.0, 2.0]]], [[1.0, 2.0]], [[0]], [[1.0]], [[1.0]], [1.0], 0.1
+            ),
+            "values_t has shape",
+        ),
+        (
+            "soft_nstep_q_loss",
+            lambda: losses.soft_nstep_q_loss(
+                [[[1.0, 2.0]]], [[1.0]], [[0]], [[1.0]], [[1.0]], [1.0], 0.0
+            ),
+            "tau must be > 0",
+        ),
+        (
+            "soft_q_target",
+            lambda: losses.soft_q_target([1.0], [1.0], [1.0, 2.0], 1.0),
+            "q_next must have rank 2",
+        ),
+        (
+            "one_step_q_loss",
+            lambda: losses.one_step_q_loss([[1.0]], [[0]], [1.0]),
+            "a_tm1 must have rank 1",
+        ),
+        (
+            "nstep_discounted_rewards",
+            lambda: losses.nstep_discounted_rewards([1.0], [[1.0]]),
+            "r_t must have rank 2",
+        ),
+        (
+            "soft_value",
+            lambda: losses.soft_value([1.0], 1.0, [0.0], entropy_bonus=True),
+            "log_prior must be None",
+        ),
     ],
 )
 def test_errors_name_the_function(fn, call, message):
@@ -504,15 +557,23 @@ def _all_functions(batch):
         "softq": losses.soft_nstep_q_loss(**batch),
         "softq_plain": losses.soft_nstep_q_loss(**batch, scale_streams=False),
         "returns": losses.entropy_regularized_returns(
-            batch["r_t"], batch["discount_t"], batch["values_t"], batch["bootstrap_value"],
-            batch["tau"], values_t=batch["values_t"], is_boundary_t=batch["is_boundary_t"]),
+            batch["r_t"],
+            batch["discount_t"],
+            batch["values_t"],
+            batch["bootstrap_value"],
+            batch["tau"],
+            values_t=batch["values_t"],
+            is_boundary_t=batch["is_boundary_t"],
+        ),
         "soft_value": losses.soft_value(q_next, batch["tau"], batch["log_prior"][0]),
         "log_probs": losses.boltzmann_log_probs(q_next, batch["tau"]),
         "kl": losses.kl_to_prior(q_next, batch["log_prior"][0]),
         "targets": [
-            losses.soft_q_target(batch["r_t"][0], batch["discount_t"][0], q_next, batch["tau"], b,
-                                 q_next_selector=s)
-            for b in losses.SOFT_Q_BACKUPS for s in (None, batch["logits_t"][1])
+            losses.soft_q_target(
+                batch["r_t"][0], batch["discount_t"][0], q_next, batch["tau"], b, q_next_selector=s
+            )
+            for b in losses.SOFT_Q_BACKUPS
+            for s in (None, batch["logits_t"][1])
         ],
         "td": losses.one_step_q_loss(q_next, batch["actions_t"][0], batch["r_t"][0]),
         "nstep": losses.nstep_discounted_rewards(batch["r_t"], batch["discount_t"]),
@@ -548,16 +609,33 @@ def test_graph_with_unknown_time_and_batch_sizes():
     batch = _sequence_batch(tf.float32)
     spec3, spec2 = tf.TensorSpec([None, None, 3]), tf.TensorSpec([None, None])
 
-    @tf.function(input_signature=[spec3, spec2, tf.TensorSpec([None, None], tf.int32), spec2,
-                                  spec2, tf.TensorSpec([None]), spec3,
-                                  tf.TensorSpec([None, None], tf.bool)])
+    @tf.function(
+        input_signature=[
+            spec3,
+            spec2,
+            tf.TensorSpec([None, None], tf.int32),
+            spec2,
+            spec2,
+            tf.TensorSpec([None]),
+            spec3,
+            tf.TensorSpec([None, None], tf.bool),
+        ]
+    )
     def both(logits, values, actions, r, d, bootstrap, log_prior, boundary):
         args = (logits, values, actions, r, d, bootstrap, 0.3)
         kw = dict(log_prior=log_prior, is_boundary_t=boundary)
         return losses.a2c_loss(*args, **kw)[0], losses.soft_nstep_q_loss(*args, **kw)[0]
 
-    keys = ("logits_t", "values_t", "actions_t", "r_t", "discount_t", "bootstrap_value",
-            "log_prior", "is_boundary_t")
+    keys = (
+        "logits_t",
+        "values_t",
+        "actions_t",
+        "r_t",
+        "discount_t",
+        "bootstrap_value",
+        "log_prior",
+        "is_boundary_t",
+    )
     a2c, softq = both(*(batch[k] for k in keys))
     np.testing.assert_allclose(a2c, losses.a2c_loss(**batch)[0], rtol=1e-5)
     np.testing.assert_allclose(softq, losses.soft_nstep_q_loss(**batch)[0], rtol=1e-5)
@@ -752,8 +830,9 @@ def test_t4_bandit_decomposition():
     # Negative control: weights not from pi_theta break it.
     off = tf.reduce_sum(tf.fill([n], 1.0 / n) * 0.5 * tf.square(forward()[0] - r))
     with tf.GradientTape() as tape2:
-        off = tf.reduce_sum(tf.fill([n], tf.constant(1.0 / n, F64)) * 0.5 * tf.square(
-            forward()[0] - r))
+        off = tf.reduce_sum(
+            tf.fill([n], tf.constant(1.0 / n, F64)) * 0.5 * tf.square(forward()[0] - r)
+        )
     g_off = np.concatenate([g.numpy().ravel() for g in tape2.gradient(off, variables)])
     assert _rel(g_off, g_lhs) > 1e-2
 
@@ -835,9 +914,9 @@ class TinyMDP:
         """Time-major library inputs for all M trajectories, and their on-policy probabilities
         (stop-gradient: the sampling distribution is a constant)."""
         logits_t = tf.gather(logits_all, self.states[:-1])
-        log_pi_a = tf.gather(
-            tf.nn.log_softmax(logits_t), self.actions[..., None], batch_dims=2
-        )[..., 0]
+        log_pi_a = tf.gather(tf.nn.log_softmax(logits_t), self.actions[..., None], batch_dims=2)[
+            ..., 0
+        ]
         weights = tf.stop_gradient(self.env_prob * tf.exp(tf.reduce_sum(log_pi_a, 0)))
         batch = dict(
             logits_t=logits_t,
@@ -884,8 +963,9 @@ def test_t5_nstep_soft_q_gradient_is_tau_times_policy_gradient(mdp, t0_only):
         soft_q, q_extra = losses.soft_nstep_q_loss(**batch, value_scale=None, advantage_scale=1.0)
         _, a2c = losses.a2c_loss(**batch)
         # The same Q loss straight from the Q network, with the library's targets.
-        q_taken = tf.gather(tf.gather(q_all, mdp.states[:-1]), mdp.actions[..., None],
-                            batch_dims=2)[..., 0]
+        q_taken = tf.gather(
+            tf.gather(q_all, mdp.states[:-1]), mdp.actions[..., None], batch_dims=2
+        )[..., 0]
         direct_q = 0.5 * tf.square(q_taken - q_extra.q_targets)
         l_q = _expect(weights, soft_q, t0_only)
         l_direct = _expect(weights, direct_q, t0_only)
@@ -931,8 +1011,12 @@ def _t0_losses(mdp, forward, penalty_fn, pg_kl=True):
         batch["r_t"], batch["discount_t"], analytic, batch["bootstrap_value"], TAU
     )
     l_v = 0.5 * tf.square(v0 - g_analytic[0])
-    return (tf.reduce_sum(weights * l_q), tf.reduce_sum(weights * l_pg),
-            tf.reduce_sum(weights * l_v), tf.reduce_sum(weights * kl[0]))
+    return (
+        tf.reduce_sum(weights * l_q),
+        tf.reduce_sum(weights * l_pg),
+        tf.reduce_sum(weights * l_v),
+        tf.reduce_sum(weights * kl[0]),
+    )
 
 
 def test_t6_sampled_log_ratios_for_future_steps(mdp):
@@ -981,8 +1065,9 @@ def test_t7_negative_control_naive_returns(mdp):
         g_naive, y_naive = losses.entropy_regularized_returns(
             batch["r_t"], batch["discount_t"], None, batch["bootstrap_value"], TAU, proper=False
         )
-        q_taken = tf.gather(tf.gather(q_all, mdp.states[:-1]), mdp.actions[..., None],
-                            batch_dims=2)[..., 0]
+        q_taken = tf.gather(
+            tf.gather(q_all, mdp.states[:-1]), mdp.actions[..., None], batch_dims=2
+        )[..., 0]
         l_q = _expect(weights, 0.5 * tf.square(q_taken - y_naive))
         l_pg = _expect(weights, a2c.policy_loss)
         l_v = _expect(weights, a2c.value_loss)
@@ -995,7 +1080,7 @@ def test_t7_negative_control_naive_returns(mdp):
 
 
 def _two_head_net(rng, hidden=4):
-    """Shared tanh trunk with independent policy-logit and value heads (paper.md T8, section 6.3)."""
+    """Shared tanh trunk, independent policy-logit and value heads (paper.md T8, section 6.3)."""
     w1 = tf.Variable(rng.normal(size=(S, hidden)), dtype=F64)
     b1 = tf.Variable(rng.normal(size=hidden) * 0.1, dtype=F64)
     w_pi = tf.Variable(rng.normal(size=(hidden, A)) * 1.5, dtype=F64)

@@ -1,15 +1,14 @@
-"""Tests of softrl_tf.networks: shapes over outer dims, uint8 rescaling, init, the soft-Q head, copy."""
+"""Tests of softrl_tf.networks: shapes, uint8 rescaling, init, the soft-Q head, copy."""
 
 import math
 
 import softrl_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from softrl_tf import networks
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from tf_agents.specs import tensor_spec
-
-from softrl_tf import networks
 
 VEC = tensor_spec.TensorSpec([4], tf.float32)
 IMG = tensor_spec.BoundedTensorSpec([84, 84, 4], tf.uint8, 0, 255)
@@ -20,7 +19,7 @@ A = 3
 @pytest.fixture(autouse=True)
 def _seed():
     tf.random.set_seed(0)
-    np.random.seed(0)
+    np.random.seed(0)  # noqa: NPY002 - Keras initialisers may draw from the global generator
 
 
 def _obs(spec, outer, rng=None):

@@ -11,13 +11,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
-import tensorflow as tf
-
 from softrl_tf.agents.a2c import A2CAgent
 from softrl_tf.agents.soft_dqn import SoftDQNAgent
 from softrl_tf.agents.soft_q import SoftQAgent
 from softrl_tf.networks import ActorCriticNetwork, QNetwork
 from softrl_tf.training.config import A2CConfig, NetworkConfig, SoftDQNConfig, SoftQConfig
+
+import tensorflow as tf
 
 
 class AgentEntry(NamedTuple):
@@ -36,12 +36,21 @@ AGENTS: dict[str, AgentEntry] = {
     "a2c": AgentEntry(A2CAgent, A2CConfig, {}, on_policy=True),
     "softq": AgentEntry(SoftQAgent, SoftQConfig, {}, on_policy=True),
     "soft_dqn": AgentEntry(
-        SoftDQNAgent, SoftDQNConfig, {"optimizer": "adam", "learning_rate": 1e-3, "activation": "relu", "max_grad_norm": 10.0}, on_policy=False
+        SoftDQNAgent,
+        SoftDQNConfig,
+        {"optimizer": "adam", "learning_rate": 1e-3, "activation": "relu", "max_grad_norm": 10.0},
+        on_policy=False,
     ),
     "dqn": AgentEntry(
         SoftDQNAgent,
         SoftDQNConfig,
-        {"backup": "max", "optimizer": "adam", "learning_rate": 1e-3, "activation": "relu", "max_grad_norm": 10.0},
+        {
+            "backup": "max",
+            "optimizer": "adam",
+            "learning_rate": 1e-3,
+            "activation": "relu",
+            "max_grad_norm": 10.0,
+        },
         on_policy=False,
     ),
 }
@@ -93,7 +102,9 @@ def build_agent(name: str, config, time_step_spec, action_spec, *, total_updates
     """
     entry = get_entry(name)
     if not isinstance(config, entry.config_class):
-        raise TypeError(f"agent {name!r} takes a {entry.config_class.__name__}, got {type(config).__name__}.")
+        raise TypeError(
+            f"agent {name!r} takes a {entry.config_class.__name__}, got {type(config).__name__}."
+        )
     network_kwargs = dict(
         torso=config.torso, hidden_sizes=tuple(config.hidden_sizes), activation=config.activation
     )

@@ -12,13 +12,18 @@ trained on, and one more item whose observation supplies the bootstrap value ``V
 
 from __future__ import annotations
 
+from softrl_tf import losses
+from softrl_tf.agents.base import (
+    KerasTrainStepAgent,
+    LossInfo,
+    masked_mean,
+    time_major,
+    unpack_segment,
+)
+from softrl_tf.policies import BoltzmannPolicy
+
 import tensorflow as tf
 from tf_agents.policies import greedy_policy
-
-from softrl_tf import losses
-from softrl_tf.agents.base import KerasTrainStepAgent, LossInfo, masked_mean, time_major
-from softrl_tf.agents.base import unpack_segment
-from softrl_tf.policies import BoltzmannPolicy
 
 ENTROPY_MODES = ("naive", "proper")
 
@@ -74,7 +79,9 @@ class A2CAgent(KerasTrainStepAgent):
             )
         check_positive(type(self).__name__, tau=tau)
         if not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"{type(self).__name__}: n_steps must be an integer >= 1, got {n_steps!r}.")
+            raise ValueError(
+                f"{type(self).__name__}: n_steps must be an integer >= 1, got {n_steps!r}."
+            )
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"{type(self).__name__}: gamma must lie in [0, 1], got {gamma!r}.")
         self._network = actor_critic_network

@@ -130,7 +130,7 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
             gradients, grad_norm = tf.clip_by_global_norm(gradients, self._max_grad_norm)
         else:
             grad_norm = tf.linalg.global_norm(gradients)
-        self._optimizer.apply_gradients(zip(gradients, variables))
+        self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
         self.train_step_counter.assign_add(1)
         extra = dict(loss_info.extra)
         extra["loss"] = loss_info.loss

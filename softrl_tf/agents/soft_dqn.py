@@ -18,15 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from softrl_tf import losses
+from softrl_tf.agents.a2c import check_positive
+from softrl_tf.agents.base import (
+    KerasTrainStepAgent,
+    LossInfo,
+    masked_mean,
+    time_major,
+    unpack_segment,
+)
+from softrl_tf.policies import BoltzmannPolicy
+
 import tensorflow as tf
 from tf_agents.policies import epsilon_greedy_policy, greedy_policy, q_policy
 from tf_agents.utils import common
-
-from softrl_tf import losses
-from softrl_tf.agents.a2c import check_positive
-from softrl_tf.agents.base import KerasTrainStepAgent, LossInfo, masked_mean, time_major
-from softrl_tf.agents.base import unpack_segment
-from softrl_tf.policies import BoltzmannPolicy
 
 BACKUPS = ("max", "logsumexp", "logmeanexp")
 EXPLORATIONS = ("epsilon", "boltzmann")

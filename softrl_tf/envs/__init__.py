@@ -13,8 +13,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import gymnasium
-
 from softrl_tf.envs import atari
 from softrl_tf.envs.atari import AtariOptions, AtariVectorPyEnvironment
 from softrl_tf.envs.gymnasium_env import (
@@ -24,6 +22,8 @@ from softrl_tf.envs.gymnasium_env import (
     GymnasiumVectorPyEnvironment,
     ParallelBatchedPyEnvironment,
 )
+
+import gymnasium
 
 logger = logging.getLogger("softrl_tf.envs")
 
@@ -91,8 +91,7 @@ def make_env(
         return _make_from_constructor(env_id, num_envs, backend, seed, options)
     if not isinstance(env_id, str):
         raise ValueError(
-            f"env_id must be a gymnasium id or a callable returning an environment, got "
-            f"{env_id!r}."
+            f"env_id must be a gymnasium id or a callable returning an environment, got {env_id!r}."
         )
     spec = _registered_spec(env_id)
     if atari.is_atari_spec(spec):
@@ -211,9 +210,7 @@ def _call_make(what, make_one):
     try:
         return make_one()
     except gymnasium.error.DependencyNotInstalled as error:
-        raise ValueError(
-            f"{what!r} needs a package that is not installed: {error}"
-        ) from None
+        raise ValueError(f"{what!r} needs a package that is not installed: {error}") from None
     except TypeError as error:
         raise ValueError(
             f"{what!r} could not be created with the given options ({error}): check the option "

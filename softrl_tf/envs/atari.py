@@ -38,11 +38,11 @@ import os
 import re
 from typing import Any
 
+from softrl_tf.envs.gymnasium_env import GymnasiumVectorPyEnvironment
+
 import gymnasium
 import numpy as np
 from gymnasium import spaces
-
-from softrl_tf.envs.gymnasium_env import GymnasiumVectorPyEnvironment
 
 try:  # opencv-python-headless comes with the atari extra; numpy is the slower fallback.
     import cv2

@@ -74,9 +74,7 @@ class EpisodeStats(NamedTuple):
 
 
 def _no_episodes() -> EpisodeStats:
-    return EpisodeStats(
-        np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int64)
-    )
+    return EpisodeStats(np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int64))
 
 
 _NO_EPISODES = _no_episodes()

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 def doc(default, help: str, **kwargs):  # noqa: A002 - "help" reads best at the call sites
     """A dataclass field with a default and a help text (mutable defaults become factories)."""
     if isinstance(default, (list, dict, set)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs)
+        return field(
+            default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs
+        )
     return field(default=default, metadata={"help": help}, **kwargs)
 
 
@@ -22,12 +24,16 @@ def doc(default, help: str, **kwargs):  # noqa: A002 - "help" reads best at the 
 class NetworkConfig:
     """Network and optimiser settings shared by all agents."""
 
-    torso: str = doc("auto", "Network torso: auto (Nature CNN for images, MLP otherwise) | mlp | nature_cnn.")
+    torso: str = doc(
+        "auto", "Network torso: auto (Nature CNN for images, MLP otherwise) | mlp | nature_cnn."
+    )
     hidden_sizes: tuple[int, ...] = doc((64, 64), "MLP torso layer sizes.")
     activation: str = doc("tanh", "MLP activation (a tf.keras activation name).")
     optimizer: str = doc("rmsprop", "Optimiser: rmsprop | adam.")
     learning_rate: float = doc(7e-4, "Initial learning rate.")
-    lr_schedule: str = doc("constant", "Learning-rate schedule: constant | linear (to 0 at the end of training).")
+    lr_schedule: str = doc(
+        "constant", "Learning-rate schedule: constant | linear (to 0 at the end of training)."
+    )
     optimizer_epsilon: float = doc(1e-5, "Optimiser epsilon (RMSProp / Adam).")
     rmsprop_rho: float = doc(0.99, "RMSProp decay.")
     max_grad_norm: float = doc(0.5, "Global gradient-norm clip; 0 disables clipping.")
@@ -37,8 +43,12 @@ class NetworkConfig:
 class A2CConfig(NetworkConfig):
     """Entropy-regularised A2C (paper.md §2.5, §2.9, §6.1)."""
 
-    tau: float = doc(0.01, "Temperature: entropy / KL coefficient, also inside the returns when proper.")
-    entropy_mode: str = doc("proper", "naive (entropy bonus only) | proper (-tau*KL inside the returns).")
+    tau: float = doc(
+        0.01, "Temperature: entropy / KL coefficient, also inside the returns when proper."
+    )
+    entropy_mode: str = doc(
+        "proper", "naive (entropy bonus only) | proper (-tau*KL inside the returns)."
+    )
     value_coef: float = doc(0.5, "Value-loss coefficient c.")
     gamma: float = doc(0.99, "Discount.")
     n_steps: int = doc(5, "Transitions per environment per update (segment length).")
@@ -49,8 +59,12 @@ class SoftQConfig(A2CConfig):
     """Soft n-step Q-learning on Q = V + tau log(pi/prior) (paper.md §2.6, §6.3)."""
 
     value_scale: float = doc(0.5, "Gradient scale c of the value stream (the paper's 0.5).")
-    advantage_scale: float | None = doc(None, "Gradient scale of the advantage stream; unset means 1/tau (the paper's choice).")
-    scale_streams: bool = doc(True, "Scale stream gradients; false gives plain soft n-step Q-learning.")
+    advantage_scale: float | None = doc(
+        None, "Gradient scale of the advantage stream; unset means 1/tau (the paper's choice)."
+    )
+    scale_streams: bool = doc(
+        True, "Scale stream gradients; false gives plain soft n-step Q-learning."
+    )
 
 
 @dataclass
@@ -58,19 +72,29 @@ class SoftDQNConfig(NetworkConfig):
     """Soft 1-step / n-step Q-learning with target network and replay (paper.md §2.8, §6.2)."""
 
     tau: float = doc(0.1, "Temperature of the soft backup (the paper's 0.1).")
-    backup: str = doc("logsumexp", "Backup of the next state's values: max (DQN) | logsumexp | logmeanexp.")
+    backup: str = doc(
+        "logsumexp", "Backup of the next state's values: max (DQN) | logsumexp | logmeanexp."
+    )
     gamma: float = doc(0.99, "Discount.")
-    n_steps: int = doc(1, "Reward steps before the bootstrap (1: DQN; 5: the paper's n-step variant).")
+    n_steps: int = doc(
+        1, "Reward steps before the bootstrap (1: DQN; 5: the paper's n-step variant)."
+    )
     double_q: bool = doc(False, "Select with the online network, evaluate with the target network.")
     loss: str = doc("huber", "TD loss: huber | l2.")
     exploration: str = doc("epsilon", "epsilon (epsilon-greedy, as in the paper) | boltzmann.")
     epsilon_start: float = doc(1.0, "Initial epsilon.")
     epsilon_end: float = doc(0.05, "Final epsilon.")
-    epsilon_decay_fraction: float = doc(0.1, "Fraction of total steps over which epsilon decays linearly.")
-    replay_capacity: int = doc(100_000, "Replay buffer capacity in transitions (all environments together).")
+    epsilon_decay_fraction: float = doc(
+        0.1, "Fraction of total steps over which epsilon decays linearly."
+    )
+    replay_capacity: int = doc(
+        100_000, "Replay buffer capacity in transitions (all environments together)."
+    )
     batch_size: int = doc(64, "Replay minibatch size.")
     learning_starts: int = doc(1_000, "Environment steps collected before the first update.")
-    env_steps_per_update: int = doc(1, "Environment steps (over all environments) per gradient update.")
+    env_steps_per_update: int = doc(
+        1, "Environment steps (over all environments) per gradient update."
+    )
     target_update_period: int = doc(500, "Updates between target-network updates.")
     target_update_tau: float = doc(1.0, "Target update rate: 1 copies, < 1 is Polyak averaging.")
 
@@ -90,7 +114,9 @@ class TrainConfig:
     eval_every_steps: int = doc(0, "Environment steps between greedy evaluations; 0 disables.")
     eval_episodes: int = doc(10, "Episodes per evaluation.")
     checkpoint_every_steps: int = doc(20_000, "Environment steps between checkpoints.")
-    diagnostics_every_updates: int = doc(0, "Updates between gradient-equivalence diagnostics (a2c, softq); 0 disables.")
+    diagnostics_every_updates: int = doc(
+        0, "Updates between gradient-equivalence diagnostics (a2c, softq); 0 disables."
+    )
 
 
 def to_dict(config) -> dict:

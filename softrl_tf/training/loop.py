@@ -20,17 +20,17 @@ import os
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-import tensorflow as tf
-from tf_agents.environments import tf_py_environment
-from tf_agents.replay_buffers import tf_uniform_replay_buffer
-from tf_agents.trajectories import trajectory
-
 from softrl_tf import envs
 from softrl_tf.agents import build_agent, get_entry
 from softrl_tf.training.collect import collect_segment
 from softrl_tf.training.config import TrainConfig, to_dict
 from softrl_tf.training.logging import MetricsLogger, ProgressBar
+
+import numpy as np
+import tensorflow as tf
+from tf_agents.environments import tf_py_environment
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+from tf_agents.trajectories import trajectory
 
 logger = logging.getLogger("softrl_tf.training")
 
@@ -77,7 +77,7 @@ class TrainResult:
 def seed_everything(seed: int) -> None:
     """Seeds TensorFlow's global generator and numpy (environments are seeded by ``make_env``)."""
     tf.random.set_seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - seeds code that draws from the global generator
 
 
 class OnPolicyIteration(tf.Module):
@@ -166,7 +166,9 @@ def train(config: TrainConfig, agent_config=None, *, progress: bool | None = Non
         total_updates = math.ceil(config.total_steps / steps_per_call)
     else:
         total_updates = max(
-            1, (config.total_steps - agent_config.learning_starts) // agent_config.env_steps_per_update
+            1,
+            (config.total_steps - agent_config.learning_starts)
+            // agent_config.env_steps_per_update,
         )
     agent = build_agent(
         config.agent,
