@@ -34,7 +34,7 @@ def bootstrap_item(time_step, action_spec):
 
 
 def collect_segment(tf_env, policy, num_steps: int):
-    """Steps ``tf_env`` ``num_steps`` times with ``policy`` (a Python-unrolled, graph-friendly loop).
+    """Steps ``tf_env`` ``num_steps`` times with ``policy``, in a graph-friendly unrolled loop.
 
     Args:
       tf_env: a batched ``TFPyEnvironment`` (``B`` environments).
