@@ -13,7 +13,7 @@ from softrl_tf.networks import ActorCriticNetwork, QNetwork, SoftQNetwork
 import numpy as np
 import pytest
 import tensorflow as tf
-from tf_agents.policies import q_policy
+from tf_agents.policies import greedy_policy, q_policy
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
@@ -295,7 +295,10 @@ def test_export_argument_errors(exports, tmp_path):
 
 def test_export_policy_writes_a_policy_saver_export(exports, tmp_path):
     q_net, vector_spec, _, _ = exports["q"]
-    policy = q_policy.QPolicy(ts.time_step_spec(vector_spec), ACTION_SPEC, q_network=q_net)
+    # QPolicy alone samples from Categorical(logits=q); GreedyPolicy takes its mode.
+    policy = greedy_policy.GreedyPolicy(
+        q_policy.QPolicy(ts.time_step_spec(vector_spec), ACTION_SPEC, q_network=q_net)
+    )
     path = export.export_policy(policy, tmp_path / "policy")
     assert sorted(os.listdir(tmp_path)) == ["policy"]
     loaded = tf.saved_model.load(path)
