@@ -113,7 +113,14 @@ class TrainConfig:
     log_every_steps: int = doc(2_000, "Environment steps between metric rows.")
     eval_every_steps: int = doc(0, "Environment steps between greedy evaluations; 0 disables.")
     eval_episodes: int = doc(10, "Episodes per evaluation.")
-    checkpoint_every_steps: int = doc(20_000, "Environment steps between checkpoints.")
+    checkpoint_every_steps: int = doc(
+        20_000, "Environment steps between checkpoints (one is also written at the end)."
+    )
+    keep_checkpoints: int = doc(3, "How many recent checkpoints to keep.")
+    checkpoint_replay_buffer: bool = doc(
+        False, "Also checkpoint the replay buffer (soft_dqn, dqn); large for Atari."
+    )
+    export: bool = doc(True, "Write saved_model/ and policy/ exports at the end of training.")
     diagnostics_every_updates: int = doc(
         0, "Updates between gradient-equivalence diagnostics (a2c, softq); 0 disables."
     )
@@ -122,3 +129,75 @@ class TrainConfig:
 def to_dict(config) -> dict:
     """A JSON-ready dict of a config dataclass."""
     return dataclasses.asdict(config)
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message is one sentence naming the field."""
+
+
+# Field name -> (test, what the value must be). Checked for every config that has the field.
+_RULES = {
+    "num_envs": (lambda v: v >= 1, "an integer >= 1"),
+    "total_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "log_every_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "eval_every_steps": (lambda v: v >= 0, "an integer >= 0 (0 disables evaluation)"),
+    "eval_episodes": (lambda v: v >= 1, "an integer >= 1"),
+    "checkpoint_every_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "keep_checkpoints": (lambda v: v >= 1, "an integer >= 1"),
+    "diagnostics_every_updates": (lambda v: v >= 0, "an integer >= 0 (0 disables them)"),
+    "tau": (lambda v: v > 0, "a number > 0"),
+    "n_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "learning_rate": (lambda v: v > 0, "a number > 0"),
+    "gamma": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "value_coef": (lambda v: v >= 0, "a number >= 0"),
+    "value_scale": (lambda v: v >= 0, "a number >= 0"),
+    "advantage_scale": (lambda v: v is None or v > 0, "a number > 0, or unset for 1/tau"),
+    "max_grad_norm": (lambda v: v >= 0, "a number >= 0 (0 disables clipping)"),
+    "optimizer_epsilon": (lambda v: v > 0, "a number > 0"),
+    "rmsprop_rho": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "hidden_sizes": (lambda v: len(v) >= 1 and all(h >= 1 for h in v), "positive layer sizes"),
+    "epsilon_start": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "epsilon_end": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "epsilon_decay_fraction": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "replay_capacity": (lambda v: v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "learning_starts": (lambda v: v >= 0, "an integer >= 0"),
+    "env_steps_per_update": (lambda v: v >= 1, "an integer >= 1"),
+    "target_update_period": (lambda v: v >= 1, "an integer >= 1"),
+    "target_update_tau": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+}
+_CHOICES = {
+    "torso": ("auto", "mlp", "nature_cnn"),
+    "optimizer": ("rmsprop", "adam"),
+    "lr_schedule": ("constant", "linear"),
+    "entropy_mode": ("naive", "proper"),
+    "backup": ("max", "logsumexp", "logmeanexp"),
+    "loss": ("huber", "l2"),
+    "exploration": ("epsilon", "boltzmann"),
+    "backend": ("auto", "sync", "async", "parallel", "ale"),
+}
+
+
+def validate(*configs) -> None:
+    """Checks every field of the given config dataclasses against its allowed range.
+
+    Raises:
+      ConfigError: for the first bad value, in one sentence that names the flag and the range.
+    """
+    for config in configs:
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            flag = "--" + f.name.replace("_", "-")
+            if f.name in _CHOICES and value not in _CHOICES[f.name]:
+                choices = " | ".join(_CHOICES[f.name])
+                raise ConfigError(f"{flag} must be one of {choices}, got {value!r}.")
+            rule = _RULES.get(f.name)
+            if rule is None:
+                continue
+            test, what = rule
+            try:
+                ok = bool(test(value))
+            except TypeError:
+                ok = False
+            if not ok:
+                raise ConfigError(f"{flag} must be {what}, got {value!r}.")

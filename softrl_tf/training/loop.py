@@ -17,13 +17,17 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 
-from softrl_tf import envs
+from softrl_tf import envs, export
 from softrl_tf.agents import build_agent, get_entry
+from softrl_tf.networks import SoftQNetwork
 from softrl_tf.training.collect import collect_segment
-from softrl_tf.training.config import TrainConfig, to_dict
+from softrl_tf.training.config import ConfigError, TrainConfig, to_dict, validate
+from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
 from softrl_tf.training.logging import MetricsLogger, ProgressBar
 
 import numpy as np
@@ -48,6 +52,7 @@ class TrainResult:
       episode_lengths: their lengths.
       last_metrics: the last metric row written.
       root_dir: where metrics, checkpoints and exports went.
+      episodes_before: episodes finished before the checkpoint this run resumed from.
     """
 
     env_steps: int
@@ -56,6 +61,12 @@ class TrainResult:
     episode_lengths: list[int] = field(default_factory=list)
     last_metrics: dict = field(default_factory=dict)
     root_dir: str = ""
+    episodes_before: int = 0
+
+    @property
+    def episodes(self) -> int:
+        """Finished episodes of the whole run, those before a resume included."""
+        return self.episodes_before + len(self.episode_returns)
 
     def mean_return(self, last: int = RETURN_WINDOW) -> float:
         """Mean raw return of the last ``last`` finished episodes (nan if none)."""
@@ -75,9 +86,13 @@ class TrainResult:
 
 
 def seed_everything(seed: int) -> None:
-    """Seeds TensorFlow's global generator and numpy (environments are seeded by ``make_env``)."""
-    tf.random.set_seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - seeds code that draws from the global generator
+    """Seeds Python's ``random``, numpy and TensorFlow (environments are seeded by ``make_env``).
+
+    ``tf.keras.utils.set_random_seed`` covers all three: unseeded ``tf_keras`` initialisers draw
+    their op seeds from Python's ``random``, so ``tf.random.set_seed`` alone leaves the network's
+    initial weights different from run to run.
+    """
+    tf.keras.utils.set_random_seed(seed)
 
 
 class OnPolicyIteration(tf.Module):
@@ -129,13 +144,17 @@ class OffPolicyIteration(tf.Module):
     @tf.function
     def __call__(self):
         self.collect()
-        extra = None
-        for _ in tf.range(self.updates_per_call):
-            experience, _ = self.replay_buffer.get_next(
-                sample_batch_size=self._batch_size, num_steps=self._num_steps
-            )
-            extra = self._agent.train(experience).extra
+        # The first update sets the metrics' structure, which the graph loop needs up front.
+        extra = self._train_once()
+        for _ in tf.range(self.updates_per_call - 1):
+            extra = self._train_once()
         return extra
+
+    def _train_once(self):
+        experience, _ = self.replay_buffer.get_next(
+            sample_batch_size=self._batch_size, num_steps=self._num_steps
+        )
+        return self._agent.train(experience).extra
 
     @property
     def env_steps_per_call(self) -> int:
@@ -146,86 +165,308 @@ def _scalars(extra) -> dict:
     return {f"train/{k}": float(v) for k, v in extra.items()}
 
 
-def train(config: TrainConfig, agent_config=None, *, progress: bool | None = None) -> TrainResult:
+class NonFiniteLossError(RuntimeError):
+    """A loss term became nan or inf; training stopped without overwriting the last checkpoint."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped training after a checkpoint was written.
+
+    Attributes:
+      signal_number: the signal received.
+      result: the :class:`TrainResult` up to the interruption.
+    """
+
+    def __init__(self, signal_number: int, result: TrainResult, checkpoint: str | None):
+        self.signal_number = signal_number
+        self.result = result
+        self.checkpoint = checkpoint
+        name = signal.Signals(signal_number).name
+        super().__init__(
+            f"{name} received at environment step {result.env_steps}: checkpoint saved to "
+            f"{checkpoint}; continue with --resume."
+        )
+
+
+def checkpoint_dir(root_dir: str) -> str:
+    """Where :func:`train` keeps its checkpoints: ``<root_dir>/checkpoints``."""
+    return os.path.join(root_dir, "checkpoints")
+
+
+def _check_writable(root_dir: str) -> None:
+    try:
+        os.makedirs(root_dir, exist_ok=True)
+        probe = os.path.join(root_dir, ".write-test")
+        with open(probe, "w", encoding="utf-8") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise ConfigError(
+            f"--root-dir {root_dir!r} is not writable ({error.strerror}): choose another directory."
+        ) from None
+
+
+class _StopSignals:
+    """Turns SIGINT and SIGTERM into a flag that the loop checks between iterations."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled: bool):
+        self.received: int | None = None
+        self._previous = {}
+        self._enabled = enabled and threading.current_thread() is threading.main_thread()
+
+    def _handle(self, signal_number, frame):
+        del frame
+        self.received = signal_number
+
+    def __enter__(self):
+        if self._enabled:
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def export_network(agent, agent_name: str, tau: float):
+    """``(network, tau)`` to export for an agent (see :mod:`softrl_tf.export`).
+
+    a2c exports its policy logits; softq the paper's Q = V + tau log(pi / prior) over its
+    actor-critic network (whose Boltzmann policy is pi itself); soft_dqn and dqn their Q-values,
+    sampled at temperature ``tau``.
+    """
+    if agent_name == "softq":
+        return SoftQNetwork(agent.network, tau=tau), None
+    if hasattr(agent, "q_network"):
+        return agent.q_network, tau
+    return agent.network, None
+
+
+def _export(agent, tf_env, config, agent_config) -> None:
+    network, tau = export_network(agent, config.agent, agent_config.tau)
+    metadata = {"agent": config.agent, "train": to_dict(config), "config": to_dict(agent_config)}
+    export.export_saved_model(
+        network,
+        tf_env.observation_spec(),
+        os.path.join(config.root_dir, "saved_model"),
+        tau=tau,
+        env_id=config.env,
+        metadata=json.loads(json.dumps(metadata, default=str)),
+    )
+    export.export_policy(agent.policy, os.path.join(config.root_dir, "policy"))
+
+
+def train(
+    config: TrainConfig,
+    agent_config=None,
+    *,
+    resume: bool = False,
+    progress: bool | None = None,
+    handle_signals: bool = True,
+) -> TrainResult:
     """Trains ``config.agent`` on ``config.env`` for ``config.total_steps`` environment steps.
 
-    Writes ``config.json``, ``metrics.csv`` and TensorBoard summaries under ``config.root_dir``.
-    Returns a :class:`TrainResult`.
+    Writes under ``config.root_dir``: ``config.json``, ``metrics.csv`` and TensorBoard summaries,
+    ``checkpoints/`` (every ``checkpoint_every_steps`` and at the end), and with ``config.export``
+    the exports ``saved_model/`` (plain TensorFlow) and ``policy/`` (TF-Agents ``PolicySaver``).
+
+    Checkpoints hold the networks, optimizer, counters, the recent returns and, optionally, the
+    replay buffer. ``tf.train.CheckpointManager`` writes the checkpoint files first and the index
+    file that names the latest checkpoint last (an atomic rename), so a crash mid-write leaves the
+    previous checkpoint the latest. ``resume=True`` restores the latest one and continues from its
+    step counter; the environments restart with fresh episodes.
+
+    SIGINT and SIGTERM (with ``handle_signals``, in the main thread) finish the current iteration,
+    write a checkpoint and raise :class:`TrainingInterrupted`. A non-finite loss term raises
+    :class:`NonFiniteLossError` naming the term and the step, without writing a checkpoint.
+
+    Raises:
+      ConfigError: a value out of range, an unwritable root dir, ``resume`` without a checkpoint.
+      ValueError: an unknown agent or environment (from the registry and ``make_env``).
     """
-    entry = get_entry(config.agent)
+    try:
+        entry = get_entry(config.agent)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     agent_config = agent_config if agent_config is not None else entry.default_config()
-    os.makedirs(config.root_dir, exist_ok=True)
+    validate(config, agent_config)
+    _check_writable(config.root_dir)
+    ckpt_dir = checkpoint_dir(config.root_dir)
+    if resume and tf.train.latest_checkpoint(ckpt_dir) is None:
+        raise ConfigError(
+            f"--resume: there is no checkpoint in {ckpt_dir}; run without --resume to start anew."
+        )
     with open(os.path.join(config.root_dir, "config.json"), "w", encoding="utf-8") as f:
         json.dump({"train": to_dict(config), "agent": to_dict(agent_config)}, f, indent=2)
 
     seed_everything(config.seed)
-    py_env = envs.make_env(config.env, config.num_envs, backend=config.backend, seed=config.seed)
-    tf_env = tf_py_environment.TFPyEnvironment(py_env)
-    if entry.on_policy:
-        steps_per_call = agent_config.n_steps * config.num_envs
-        total_updates = math.ceil(config.total_steps / steps_per_call)
-    else:
-        total_updates = max(
-            1,
-            (config.total_steps - agent_config.learning_starts)
-            // agent_config.env_steps_per_update,
-        )
-    agent = build_agent(
-        config.agent,
-        agent_config,
-        tf_env.time_step_spec(),
-        tf_env.action_spec(),
-        total_updates=total_updates,
-    )
-    agent.initialize()
-    if entry.on_policy:
-        iteration = OnPolicyIteration(agent, tf_env, agent_config.n_steps)
-    else:
-        iteration = OffPolicyIteration(agent, tf_env, agent_config)
-
-    result = TrainResult(env_steps=0, updates=0, root_dir=config.root_dir)
-    recent = collections.deque(maxlen=RETURN_WINDOW)
-    next_log = config.log_every_steps
-    tf_env.reset()
-    started = time.monotonic()
-    metrics = MetricsLogger(config.root_dir)
-    bar = ProgressBar(config.total_steps, disable=None if progress is None else not progress)
-    extra = None
     try:
-        while result.env_steps < config.total_steps:
-            if entry.on_policy:
-                extra, _ = iteration()
-                result.updates += 1
-            elif result.env_steps < agent_config.learning_starts:
-                iteration.collect()
-            else:
-                extra = iteration()
-                result.updates += iteration.updates_per_call
-            result.env_steps += iteration.env_steps_per_call
-            finished = py_env.pop_finished_episodes()
-            if len(finished.returns):
-                result.episode_returns.extend(finished.returns.tolist())
-                result.episode_lengths.extend(finished.lengths.tolist())
-                recent.extend(finished.returns.tolist())
-            if result.env_steps >= next_log or result.env_steps >= config.total_steps:
-                next_log += config.log_every_steps
-                row = {
-                    "env_steps_per_s": result.env_steps / (time.monotonic() - started),
-                    "episodes": len(result.episode_returns),
-                }
-                if recent:
-                    row["episode/return_mean100"] = float(np.mean(recent))
-                if extra is not None:
-                    row.update(_scalars(extra))
-                metrics.write(result.env_steps, row)
-                result.last_metrics = row
-                bar.update(
-                    result.env_steps,
-                    ret=row.get("episode/return_mean100", float("nan")),
-                )
+        py_env = envs.make_env(
+            config.env, config.num_envs, backend=config.backend, seed=config.seed
+        )
+    except ValueError as error:  # make_env's messages name the input and the fix
+        raise ConfigError(f"--env: {error}") from None
+    eval_env = None
+    try:
+        tf_env = tf_py_environment.TFPyEnvironment(py_env)
+        if entry.on_policy:
+            steps_per_call = agent_config.n_steps * config.num_envs
+            total_updates = math.ceil(config.total_steps / steps_per_call)
+        else:
+            total_updates = max(
+                1,
+                (config.total_steps - agent_config.learning_starts)
+                // agent_config.env_steps_per_update,
+            )
+        agent = build_agent(
+            config.agent,
+            agent_config,
+            tf_env.time_step_spec(),
+            tf_env.action_spec(),
+            total_updates=total_updates,
+        )
+        agent.initialize()
+        if entry.on_policy:
+            iteration = OnPolicyIteration(agent, tf_env, agent_config.n_steps)
+        else:
+            iteration = OffPolicyIteration(agent, tf_env, agent_config)
+
+        counters = {
+            "env_steps": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "updates": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "recent_returns": tf.Variable(tf.zeros([RETURN_WINDOW], tf.float64), trainable=False),
+            "recent_count": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "episodes": tf.Variable(0, dtype=tf.int64, trainable=False),
+        }
+        tracked = dict(agent=agent, **counters)
+        if not entry.on_policy and config.checkpoint_replay_buffer:
+            tracked["replay_buffer"] = iteration.replay_buffer
+        manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(**tracked), ckpt_dir, max_to_keep=config.keep_checkpoints
+        )
+        recent = collections.deque(maxlen=RETURN_WINDOW)
+        result = TrainResult(env_steps=0, updates=0, root_dir=config.root_dir)
+        if resume:
+            manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            result.env_steps = int(counters["env_steps"].numpy())
+            result.updates = int(counters["updates"].numpy())
+            result.episodes_before = int(counters["episodes"].numpy())
+            count = int(counters["recent_count"].numpy())
+            recent.extend(counters["recent_returns"].numpy()[RETURN_WINDOW - count :].tolist())
+            logger.info("resumed from %s at step %d", manager.latest_checkpoint, result.env_steps)
+
+        def save() -> str:
+            counters["env_steps"].assign(result.env_steps)
+            counters["updates"].assign(result.updates)
+            counters["episodes"].assign(result.episodes)
+            padded = np.zeros(RETURN_WINDOW)
+            if recent:
+                padded[RETURN_WINDOW - len(recent) :] = list(recent)
+            counters["recent_returns"].assign(padded)
+            counters["recent_count"].assign(len(recent))
+            return manager.save(checkpoint_number=result.env_steps)
+
+        if config.eval_every_steps:
+            eval_env = envs.make_env(
+                config.env,
+                eval_num_envs(config.eval_episodes),
+                backend=config.backend,
+                seed=config.seed + 1_000_003,
+            )
+
+        def evaluate_row() -> dict:
+            evaluation = evaluate_policy(agent.policy, eval_env, config.eval_episodes)
+            return {
+                "eval/return_mean": float(np.mean(evaluation.returns)),
+                "eval/return_std": float(np.std(evaluation.returns)),
+                "eval/length_mean": float(np.mean(evaluation.lengths)),
+            }
+
+        next_log = (result.env_steps // config.log_every_steps + 1) * config.log_every_steps
+        next_checkpoint = result.env_steps + config.checkpoint_every_steps
+        next_eval = result.env_steps + config.eval_every_steps if config.eval_every_steps else None
+        tf_env.reset()
+        started, started_step = time.monotonic(), result.env_steps
+        metrics = MetricsLogger(
+            config.root_dir, resume_from_step=result.env_steps if resume else None
+        )
+        bar = ProgressBar(
+            config.total_steps,
+            initial_step=result.env_steps,
+            disable=None if progress is None else not progress,
+        )
+        extra = None
+        try:
+            with _StopSignals(handle_signals) as stop:
+                while result.env_steps < config.total_steps:
+                    if entry.on_policy:
+                        extra, _ = iteration()
+                        result.updates += 1
+                    elif result.env_steps < agent_config.learning_starts:
+                        iteration.collect()
+                    else:
+                        extra = iteration()
+                        result.updates += iteration.updates_per_call
+                    result.env_steps += iteration.env_steps_per_call
+                    if extra is not None:
+                        extra = {name: float(value) for name, value in extra.items()}
+                        bad = [name for name, value in extra.items() if not math.isfinite(value)]
+                        if bad:
+                            raise NonFiniteLossError(
+                                f"non-finite {', '.join(f'train/{b}={extra[b]}' for b in bad)} "
+                                f"at update {result.updates} (environment step "
+                                f"{result.env_steps}); training stopped and the last checkpoint "
+                                f"({manager.latest_checkpoint}) was kept."
+                            )
+                    finished = py_env.pop_finished_episodes()
+                    if len(finished.returns):
+                        result.episode_returns.extend(finished.returns.tolist())
+                        result.episode_lengths.extend(finished.lengths.tolist())
+                        recent.extend(finished.returns.tolist())
+                    done = result.env_steps >= config.total_steps
+                    row = {}
+                    if next_eval is not None and (result.env_steps >= next_eval or done):
+                        next_eval += config.eval_every_steps
+                        row.update(evaluate_row())
+                    if row or result.env_steps >= next_log or done:
+                        next_log = (
+                            result.env_steps // config.log_every_steps + 1
+                        ) * config.log_every_steps
+                        elapsed = max(time.monotonic() - started, 1e-9)
+                        row["env_steps_per_s"] = (result.env_steps - started_step) / elapsed
+                        row["episodes"] = result.episodes
+                        if recent:
+                            row["episode/return_mean100"] = float(np.mean(recent))
+                        if result.episode_lengths:
+                            row["episode/length_mean100"] = float(
+                                np.mean(result.episode_lengths[-RETURN_WINDOW:])
+                            )
+                        if extra is not None:
+                            row.update(_scalars(extra))
+                        metrics.write(result.env_steps, row)
+                        result.last_metrics = row
+                        bar.update(
+                            result.env_steps,
+                            ret=row.get("episode/return_mean100", float("nan")),
+                        )
+                    if result.env_steps >= next_checkpoint and not done:
+                        next_checkpoint = result.env_steps + config.checkpoint_every_steps
+                        save()
+                    if stop.received is not None:
+                        path = save()
+                        raise TrainingInterrupted(stop.received, result, path)
+            save()
+        finally:
+            bar.close()
+            metrics.close()
+        if config.export:
+            _export(agent, tf_env, config, agent_config)
     finally:
-        bar.close()
-        metrics.close()
         py_env.close()
+        if eval_env is not None:
+            eval_env.close()
     result.agent = agent
     return result
