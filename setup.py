@@ -10,6 +10,9 @@ TensorFlow 2.21, and ``softrl_tf/__init__.py`` says exactly what to run when the
 from setuptools import find_packages, setup
 
 ATARI = ["ale-py>=0.12,<0.13", "opencv-python-headless>=4.8"]
+# scripts/evaluate.py --video: gymnasium's RecordVideo writes with moviepy; classic control renders
+# with pygame.
+VIDEO = ["moviepy>=2", "pygame>=2.1"]
 NOTEBOOKS = ["matplotlib>=3.7", "jupyter", "nbmake>=1.5", "minatar>=1.0.15"]
 DEV = [
     "pytest>=8",
@@ -51,7 +54,7 @@ setup(
         "wrapt>=1.11",
         "tqdm>=4.60",
     ],
-    extras_require={"atari": ATARI, "notebooks": NOTEBOOKS, "dev": DEV},
+    extras_require={"atari": ATARI, "video": VIDEO, "notebooks": NOTEBOOKS, "dev": DEV},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
