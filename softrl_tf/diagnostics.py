@@ -9,21 +9,29 @@ the current network, with targets held fixed,
 
 where L_PG and L_V are the policy and value losses of the proper entropy-regularised A2C
 (:func:`softrl_tf.losses.a2c_loss`, ``extra.policy_loss`` and ``extra.value_loss``). The identity
-holds in expectation only: one batch's gradients differ (paper.md T9), and the difference of the
-*mean* gradients over many batches shrinks like 1/sqrt(batches).
-:func:`gradient_equivalence` measures one batch; :func:`mean_gradient_equivalence` compares the
-gradients averaged over many.
+holds in expectation only: per sample the two gradients differ by a zero-mean term proportional to
+tau (ell_t - KL_t) (paper.md T9), so on one on-policy batch the relative error shrinks roughly like
+1/sqrt(samples), and it is small already when tau is small against the advantages. A broken
+precondition (off-policy or epsilon-greedy actions, gradients through the targets, different
+horizons or bootstraps on the two sides) leaves a bias that does not shrink.
+:func:`gradient_equivalence` measures one batch given the three losses as callables;
+:func:`batch_gradient_equivalence` builds them from a network and a batch with
+:mod:`softrl_tf.losses`; :func:`mean_gradient_equivalence` compares the gradients averaged over
+many batches.
 
-Pure TensorFlow: works eagerly and inside ``tf.function``.
+Pure TensorFlow: works eagerly, inside ``tf.function`` and with ``jit_compile=True``.
 """
 
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
+from softrl_tf import losses as _losses
+
 import tensorflow as tf
 
 __all__ = [
     "GradientEquivalence",
+    "batch_gradient_equivalence",
     "compare_gradients",
     "equivalence_weights",
     "flat_gradient",
@@ -94,7 +102,7 @@ def compare_gradients(soft_q_grad, pg_grad):
     per-batch gradients gives the same numbers as passing their means.
     """
     soft_q_grad = tf.convert_to_tensor(soft_q_grad)
-    pg_grad = tf.cast(pg_grad, soft_q_grad.dtype)
+    pg_grad = _losses._float_tensor(pg_grad, soft_q_grad.dtype)
     pg_norm = tf.norm(pg_grad)
     relative_error = tf.norm(soft_q_grad - pg_grad) / pg_norm
     cosine = tf.reduce_sum(soft_q_grad * pg_grad) / (tf.norm(soft_q_grad) * pg_norm)
@@ -124,8 +132,9 @@ def gradient_equivalence(
     advantage scale 1/tau); see :func:`equivalence_weights`.
 
     Returns:
-      :class:`GradientEquivalence`. On a single batch expect a relative error of order one (the
-      identity holds in expectation); average with :func:`mean_gradient_equivalence`.
+      :class:`GradientEquivalence`. The identity holds in expectation: on one on-policy batch the
+      relative error is sampling noise (see the module docstring); for small batches average the
+      gradients with :func:`mean_gradient_equivalence`.
     """
     variables = list(variables)
     pg_weight, value_weight = equivalence_weights(tau, value_coef, advantage_scale)
@@ -146,8 +155,87 @@ def gradient_equivalence(
     )
     del tape
     dtype = q_grad.dtype
-    combined = tf.cast(pg_weight, dtype) * pg_grad + tf.cast(value_weight, dtype) * v_grad
+    combined = (
+        _losses._float_tensor(pg_weight, dtype) * pg_grad
+        + _losses._float_tensor(value_weight, dtype) * v_grad
+    )
     return compare_gradients(q_grad, combined)
+
+
+def batch_gradient_equivalence(
+    network_fn: Callable[[], tuple],
+    variables: Sequence[tf.Variable],
+    actions_t,
+    r_t,
+    discount_t,
+    tau,
+    value_coef=None,
+    *,
+    advantage_scale=None,
+    log_prior=None,
+    is_boundary_t=None,
+    weights=None,
+) -> GradientEquivalence:
+    """:func:`gradient_equivalence` on one time-major batch, with the losses of
+    :mod:`softrl_tf.losses`.
+
+    ``network_fn()`` runs the network on the batch's observations and returns
+    ``(logits_t [T, B, A], values_t [T, B], bootstrap_value [B])``. The soft-Q side is
+    :func:`softrl_tf.losses.soft_nstep_q_loss` on Q = V + tau * log(pi / prior): unscaled when
+    ``value_coef`` is None (compared with ``tau * grad L_PG + grad L_V``), else stream-scaled with
+    value scale ``value_coef`` and advantage scale ``advantage_scale`` (None: 1/tau; compared with
+    ``grad(L_PG + value_coef * L_V)``). L_PG and L_V are the policy and value losses of the proper
+    :func:`softrl_tf.losses.a2c_loss` on the same outputs. The network runs once.
+
+    Args:
+      network_fn: zero-argument callable, see above.
+      variables: the variables to differentiate with respect to.
+      actions_t: ``[T, B]`` int actions, drawn from softmax(logits_t) for the identity to hold.
+      r_t, discount_t: ``[T, B]``.
+      tau: temperature.
+      value_coef, advantage_scale: see :func:`equivalence_weights`.
+      log_prior, is_boundary_t: as in :func:`softrl_tf.losses.a2c_loss`.
+      weights: optional, broadcastable to ``[T, B]``: each loss is ``sum(weights * loss_t)``
+        instead of ``mean(loss_t)`` (e.g. trajectory probabilities, for exact expectations).
+
+    Returns:
+      :class:`GradientEquivalence`.
+    """
+    if value_coef is None:
+        if advantage_scale is not None:
+            raise ValueError(
+                "batch_gradient_equivalence: advantage_scale applies to the stream-scaled loss "
+                "only; give value_coef too"
+            )
+        scales = dict(value_scale=None, advantage_scale=1.0)
+    else:
+        scales = dict(value_scale=value_coef, advantage_scale=advantage_scale)
+    common = dict(log_prior=log_prior, is_boundary_t=is_boundary_t)
+    outputs = {}
+
+    def reduce(loss_t):
+        if weights is None:
+            return tf.reduce_mean(loss_t)
+        return tf.reduce_sum(_losses._float_tensor(weights, loss_t.dtype) * loss_t)
+
+    def soft_q_loss():
+        # Runs first inside the tape: one forward pass serves all three losses.
+        logits_t, values_t, bootstrap_value = network_fn()
+        args = (logits_t, values_t, actions_t, r_t, discount_t, bootstrap_value, tau)
+        soft_q, _ = _losses.soft_nstep_q_loss(*args, **scales, **common)
+        _, a2c = _losses.a2c_loss(*args, entropy_mode="proper", **common)
+        outputs["pg"], outputs["value"] = reduce(a2c.policy_loss), reduce(a2c.value_loss)
+        return reduce(soft_q)
+
+    return gradient_equivalence(
+        soft_q_loss,
+        lambda: outputs["pg"],
+        lambda: outputs["value"],
+        variables,
+        tau,
+        value_coef,
+        advantage_scale=advantage_scale,
+    )
 
 
 def mean_gradient_equivalence(results: Iterable) -> GradientEquivalence:

@@ -10,11 +10,15 @@ Conventions (TRFL's structure, rlax's names):
 * ``discount_t`` already contains gamma and is 0 where the episode terminated.
 * ``tau`` is the temperature (the entropy/KL coefficient), a Python float or a scalar tensor, > 0.
 * ``log_prior`` is the log of the reference policy pi-bar, broadcastable to ``[..., A]``, normalised
-  and with full support; ``None`` means the uniform prior (the paper's KL form).
+  and with full support; ``None`` means the uniform prior (the paper's KL form). pi-bar is a fixed
+  reference policy (paper.md section 1), not a parameter: the losses (:func:`a2c_loss`,
+  :func:`soft_nstep_q_loss`) hold it under ``tf.stop_gradient``. The primitives
+  (:func:`soft_value`, :func:`boltzmann_log_probs`, :func:`kl_to_prior`) stay differentiable in it.
 * Every loss returns the unreduced per-example loss plus a named tuple of extras. Targets, bootstrap
   values, advantages and the KL penalties used inside returns are under ``tf.stop_gradient``.
 * The float dtype follows the main input (``logits_t``, ``q``, ``r_t``...); other float inputs are
-  cast to it, so float32 and float64 both work.
+  cast to it, so float32 and float64 both work. Python-number coefficients (``value_coef``, the
+  stream scales, ``huber_delta``) are converted straight to that dtype, never through float32.
 
 Episode boundaries follow TF-Agents: an episode ends with a LAST time step that is followed by the
 FIRST step of the next episode; the transition that starts at the LAST step is a dummy (action
@@ -100,7 +104,11 @@ class QExtra(NamedTuple):
 
 
 def _float_tensor(x, dtype=None):
-    """``x`` as a float tensor: cast to ``dtype`` if given, else float32 unless already float."""
+    """``x`` as a float tensor: in ``dtype`` if given, else float32 unless already float.
+
+    Python numbers and arrays are converted straight to ``dtype``: ``tf.cast`` of a Python float
+    goes through float32 (0.2 -> 0.20000000298) and would cost float64 results 8 digits.
+    """
     if dtype is None:
         x = tf.convert_to_tensor(x)
         return x if x.dtype.is_floating else tf.cast(x, tf.float32)
@@ -157,6 +165,24 @@ def _boundary_mask(fn, is_boundary_t, shape):
     return is_boundary_t
 
 
+def _log_prior(fn, log_prior, like, constant=False):
+    """``log_prior`` as a tensor of ``like``'s dtype, checked to broadcast to ``like``'s shape;
+    ``None`` stays None. ``constant``: under ``tf.stop_gradient`` (the losses' fixed pi-bar)."""
+    if log_prior is None:
+        return None
+    log_prior = _float_tensor(log_prior, like.dtype)
+    if like.shape.rank is not None and log_prior.shape.rank is not None:
+        ok = log_prior.shape.rank <= like.shape.rank
+        for p, x in zip(reversed(log_prior.shape), reversed(like.shape), strict=False):
+            ok = ok and (p is None or p == 1 or x is None or p == x)
+        if not ok:
+            raise ValueError(
+                f"{fn}: log_prior has shape {log_prior.shape}, which does not broadcast to "
+                f"{like.shape}"
+            )
+    return tf.stop_gradient(log_prior) if constant else log_prior
+
+
 def _num_actions(x):
     a = x.shape[-1]
     return a if a is not None else tf.shape(x)[-1]
@@ -192,7 +218,7 @@ def _scale_gradient(x, scale):
     if isinstance(scale, int | float) and scale == 1:
         return x
     frozen = tf.stop_gradient(x)
-    return frozen + tf.cast(scale, x.dtype) * (x - frozen)
+    return frozen + _float_tensor(scale, x.dtype) * (x - frozen)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,11 +277,11 @@ def soft_value(q, tau, log_prior=None, entropy_bonus=False):
     _check_min_rank(fn, "q", q, 1, "[..., A]")
     if entropy_bonus and log_prior is not None:
         raise ValueError(
-            f"{fn}: entropy_bonus=True uses the counting measure; log_prior must be None"
+            f"{fn}: log_prior must be None with entropy_bonus=True (the counting measure "
+            "replaces the prior)"
         )
     tau = _check_tau(fn, tau, q.dtype)
-    if log_prior is not None:
-        log_prior = _float_tensor(log_prior, q.dtype)
+    log_prior = _log_prior(fn, log_prior, q)
     shift, _, _, log_norm = _soft_value_parts(q, tau, log_prior, entropy_bonus)
     return shift + tau * log_norm
 
@@ -277,8 +303,7 @@ def boltzmann_log_probs(q, tau, log_prior=None):
     q = _float_tensor(q)
     _check_min_rank(fn, "q", q, 1, "[..., A]")
     tau = _check_tau(fn, tau, q.dtype)
-    if log_prior is not None:
-        log_prior = _float_tensor(log_prior, q.dtype)
+    log_prior = _log_prior(fn, log_prior, q)
     _, y, log_mu, log_norm = _soft_value_parts(q, tau, log_prior, False)
     return log_mu + y - log_norm[..., None]
 
@@ -298,10 +323,9 @@ def kl_to_prior(logits, log_prior=None):
     logits = _float_tensor(logits)
     _check_min_rank(fn, "logits", logits, 1, "[..., A]")
     log_pi = tf.nn.log_softmax(logits)
+    log_prior = _log_prior(fn, log_prior, logits)
     if log_prior is None:
         log_prior = -_log_num_actions(logits)
-    else:
-        log_prior = _float_tensor(log_prior, logits.dtype)
     return tf.reduce_sum(tf.exp(log_pi) * (log_pi - log_prior), axis=-1)
 
 
@@ -503,7 +527,8 @@ def a2c_loss(
       tau: temperature (the entropy/KL coefficient).
       entropy_mode: ``"proper"`` or ``"naive"``.
       value_coef: c, the weight of the value loss.
-      log_prior: ``[A]`` or ``[T, B, A]`` log prior; None: uniform, KL = log|A| - H.
+      log_prior: log prior broadcastable to ``[T, B, A]`` (e.g. ``[A]``); None: uniform,
+        KL = log|A| - H. Held constant (stop-gradient): pi-bar is a fixed reference policy.
       is_boundary_t: ``[T, B]`` bool, see the module docstring.
 
     Returns:
@@ -517,8 +542,7 @@ def a2c_loss(
     )
     tau = _check_tau(fn, tau, logits_t.dtype)
     is_boundary_t = _boundary_mask(fn, is_boundary_t, r_t.shape)
-    if log_prior is not None:
-        log_prior = _float_tensor(log_prior, logits_t.dtype)
+    log_prior = _log_prior(fn, log_prior, logits_t, constant=True)
 
     kl = kl_to_prior(logits_t, log_prior)
     proper = entropy_mode == "proper"
@@ -540,7 +564,7 @@ def a2c_loss(
         keep = tf.cast(tf.logical_not(is_boundary_t), logits_t.dtype)
         policy_loss *= keep
         value_loss *= keep
-    loss = policy_loss + tf.cast(value_coef, logits_t.dtype) * value_loss
+    loss = policy_loss + _float_tensor(value_coef, logits_t.dtype) * value_loss
     extra = A2CExtra(
         policy_loss=policy_loss,
         value_loss=value_loss,
@@ -599,7 +623,8 @@ def soft_nstep_q_loss(
       actions_t: ``[T, B]`` int, drawn from pi for the equivalence to hold;
       r_t, discount_t: ``[T, B]``; bootstrap_value: ``[B]`` V(s_T); tau: temperature.
       value_scale, advantage_scale, scale_streams: the stream scaling above.
-      log_prior: ``[A]`` or ``[T, B, A]`` log prior; None: uniform.
+      log_prior: log prior broadcastable to ``[T, B, A]``; None: uniform. Held constant
+        (stop-gradient), as in :func:`a2c_loss`.
       is_boundary_t: ``[T, B]`` bool, see the module docstring.
 
     Returns:
@@ -611,8 +636,7 @@ def soft_nstep_q_loss(
     )
     tau = _check_tau(fn, tau, logits_t.dtype)
     is_boundary_t = _boundary_mask(fn, is_boundary_t, r_t.shape)
-    if log_prior is not None:
-        log_prior = _float_tensor(log_prior, logits_t.dtype)
+    log_prior = _log_prior(fn, log_prior, logits_t, constant=True)
     if not scale_streams:
         value_scale, advantage_scale = None, 1.0
     elif advantage_scale is None:
@@ -748,7 +772,7 @@ def one_step_q_loss(q_tm1, a_tm1, target, *, loss="huber", huber_delta=1.0):
     if loss == "l2":
         per_example = 0.5 * tf.square(td_error)
     else:
-        delta = tf.cast(huber_delta, q_tm1.dtype)
+        delta = _float_tensor(huber_delta, q_tm1.dtype)
         abs_td = tf.abs(td_error)
         quadratic = tf.minimum(abs_td, delta)
         per_example = 0.5 * tf.square(quadratic) + delta * (abs_td - quadratic)

@@ -33,8 +33,17 @@ def _rel(a, b):
 
 
 def _flat_grad(tape, target, variables):
+    """Flat gradient; a variable the target does not depend on (e.g. the value head for the policy
+    loss of a two-head network) has gradient None, which is 0. All None means the target was not
+    recorded on the tape (computed outside it): an error, not a zero gradient."""
     grads = tape.gradient(target, variables)
-    return np.concatenate([g.numpy().ravel() for g in grads])
+    assert any(g is not None for g in grads), "target is not connected to the variables"
+    return np.concatenate(
+        [
+            np.zeros(v.shape).ravel() if g is None else g.numpy().ravel()
+            for g, v in zip(grads, variables, strict=True)
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +223,16 @@ def test_a2c_loss_known_values():
     # value_coef = 2: loss = 0.7322864 + 2 * 3.125 = 6.9822864.
     loss, _ = losses.a2c_loss(**_one_step_inputs(), entropy_mode="naive", value_coef=2.0)
     assert loss.numpy()[0, 0] == pytest.approx(6.982286384723566, rel=1e-13)
+    # Prior [0.75, 0.25]: KL = 0.5 log 3 = 0.5493061 (known value above).
+    #   proper: G0 = 2 - 0.1 * 0.5493061 + 1.5 = 3.4450694; advantage = 2.4450694;
+    #   policy = 0.2876821 * 2.4450694 + 0.0549306 = 0.7034026 + 0.0549306 = 0.7583332;
+    #   value = 0.5 * 2.4450694^2 = 2.9891822; loss = 0.7583332 + 0.5 * 2.9891822 = 2.2529243.
+    loss, extra = losses.a2c_loss(**_one_step_inputs(), log_prior=np.log([0.75, 0.25]))
+    assert loss.numpy()[0, 0] == pytest.approx(2.2529243176203577, rel=1e-13)
+    assert extra.kl.numpy()[0, 0] == pytest.approx(0.5 * LOG3, rel=1e-13)
+    assert extra.advantages.numpy()[0, 0] == pytest.approx(2.445069385566595, rel=1e-14)
+    assert extra.policy_loss.numpy()[0, 0] == pytest.approx(0.7583332425616061, rel=1e-13)
+    assert extra.value_loss.numpy()[0, 0] == pytest.approx(2.989182150117503, rel=1e-13)
 
 
 def test_soft_nstep_q_loss_known_values():
@@ -233,6 +252,36 @@ def test_soft_nstep_q_loss_known_values():
     assert extra.q_taken.numpy()[0, 0] == pytest.approx(1.0 + 0.1 * LOG3, rel=1e-14)
     assert extra.q_targets.numpy()[0, 0] == pytest.approx(3.5, rel=1e-14)
     assert extra.kl.numpy()[0, 0] == pytest.approx(0.5 * LOG3, rel=1e-13)
+
+
+def test_soft_nstep_q_loss_two_step_known_values():
+    # t = 0 as in _ONE_STEP (pi = [0.25, 0.75], V = 1, a = 1, r = 2, discount 0.5); t = 1: logits
+    # [log 3, 0] (pi = [0.75, 0.25], the same KL = 0.1308120 to uniform), V = 0.5, a = 0, r = -1,
+    # discount 0.5, bootstrap 3, tau = 0.1.
+    #   G1 = -1 - 0.0130812 + 0.5 * 3 = 0.4869188;   y1 = G1 + 0.0130812 = 0.5
+    #   G0 = 2 - 0.0130812 + 0.5 * 0.4869188 = 2.2303782; y0 = G0 + 0.0130812 = 2.2434594
+    #   (= 2 + 0.5 * G1: the d = 1 penalty stays in y0, the d = 0 one does not).
+    #   Q0 = 1 + 0.1 log(0.75 / 0.5) = 1.0405465; Q1 = 0.5 + 0.1 log 1.5 = 0.5405465.
+    #   td = [-1.2029129, 0.0405465]; loss = 0.5 td^2 = [0.7234997, 0.0008220].
+    kw = dict(
+        logits_t=tf.constant([[[0.0, LOG3]], [[LOG3, 0.0]]], F64),
+        values_t=tf.constant([[1.0], [0.5]], F64),
+        actions_t=[[1], [0]],
+        r_t=[[2.0], [-1.0]],
+        discount_t=[[0.5], [0.5]],
+        bootstrap_value=[3.0],
+        tau=0.1,
+    )
+    loss, extra = losses.soft_nstep_q_loss(**kw)
+    np.testing.assert_allclose(loss[:, 0], [0.7234997073270316, 0.0008220097694658253], rtol=1e-12)
+    np.testing.assert_allclose(extra.q_targets[:, 0], [2.243459398202943, 0.5], rtol=1e-14)
+    np.testing.assert_allclose(
+        extra.value_targets[:, 0], [2.2303781946088295, 0.4869187964058863], rtol=1e-14
+    )
+    np.testing.assert_allclose(extra.q_taken[:, 0], [1.0405465108108165, 0.5405465108108164])
+    np.testing.assert_allclose(
+        extra.td_error[:, 0], [-1.2029128873921267, 0.040546510810816394], rtol=1e-12
+    )
 
 
 def test_soft_q_target_known_values():
@@ -363,12 +412,12 @@ def test_soft_nstep_q_loss_gradients_exact_and_none_through_targets(scales, k_ti
         _watch_all(tape, batch)
         loss, extra = losses.soft_nstep_q_loss(**batch, **scales)
         total = tf.reduce_sum(loss)
-    for key in ("r_t", "discount_t", "bootstrap_value"):
+    # The prior is a fixed reference policy: held constant, like the targets.
+    for key in ("r_t", "discount_t", "bootstrap_value", "log_prior"):
         assert tape.gradient(total, batch[key]) is None, key
     for key in ("logits_t", "values_t"):
         assert tape.gradient(extra.q_targets, batch[key]) is None, key
-    # loss = 0.5 (Q - y)^2 with gradient td * (c grad V + k tau grad log pi(a)); the prior is a
-    # constant of the parametrisation, so it gets -k * tau * td at the taken action.
+    # loss = 0.5 (Q - y)^2 with gradient td * (c grad V + k tau grad log pi(a)).
     td = extra.td_error.numpy()
     keep = 1.0 - batch["is_boundary_t"].numpy().astype(float)
     np.testing.assert_allclose(td, (extra.q_taken - extra.q_targets).numpy() * keep, rtol=1e-14)
@@ -381,9 +430,6 @@ def test_soft_nstep_q_loss_gradients_exact_and_none_through_targets(scales, k_ti
         rtol=1e-10,
         atol=1e-14,
     )
-    np.testing.assert_allclose(
-        tape.gradient(total, batch["log_prior"]), -k_times_tau * td[..., None] * onehot, atol=1e-14
-    )
     np.testing.assert_allclose(loss, 0.5 * td**2, rtol=1e-14)
 
 
@@ -391,10 +437,10 @@ def test_boundary_splits_the_segment_and_blocks_gradients():
     """A segment with a boundary at t = 1 is two segments: [0, 1) bootstrapped from V(s_1), and
     [2, T) with the real bootstrap; the boundary step contributes nothing."""
     batch = _sequence_batch()
-    col = {k: (v[:, :1] if k not in ("tau",) else v) for k, v in batch.items()}
+    # Column 0 of every [T, B, ...] input; bootstrap_value is [B] and tau a scalar.
+    col = {k: v[:, :1] for k, v in batch.items() if k not in ("tau", "bootstrap_value")}
     col["bootstrap_value"] = batch["bootstrap_value"][:1]
-    col["log_prior"] = batch["log_prior"][:, :1]
-    col["is_boundary_t"] = batch["is_boundary_t"][:, :1]
+    col["tau"] = batch["tau"]
 
     def part(kw, start, stop, bootstrap):
         out = {
@@ -408,15 +454,37 @@ def test_boundary_splits_the_segment_and_blocks_gradients():
         with tf.GradientTape(persistent=True) as tape:
             _watch_all(tape, col)
             full, _ = fn(**col)
+            total = tf.reduce_sum(full)
         head, _ = fn(**part(col, 0, 1, col["values_t"][1]))
         tail, _ = fn(**part(col, 2, 4, col["bootstrap_value"]))
         np.testing.assert_allclose(full[0], head[0], rtol=1e-14)
         np.testing.assert_allclose(full[2:], tail, rtol=1e-14)
         assert full.numpy()[1, 0] == 0.0
         for key in ("logits_t", "values_t"):
-            grad = tape.gradient(tf.reduce_sum(full), col[key]).numpy()
+            grad = tape.gradient(total, col[key]).numpy()
             assert np.all(grad[1] == 0.0), (fn.__name__, key)
             assert np.any(grad[0] != 0.0)
+
+
+def test_entropy_regularized_returns_block_gradients():
+    batch = _sequence_batch()
+    inputs = [batch[k] for k in ("r_t", "discount_t", "logits_t", "bootstrap_value", "values_t")]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(inputs)
+        penalty = losses.kl_to_prior(batch["logits_t"])  # differentiable, as a caller may pass it
+        out = losses.entropy_regularized_returns(
+            batch["r_t"],
+            batch["discount_t"],
+            penalty,
+            batch["bootstrap_value"],
+            0.3,
+            values_t=batch["values_t"],
+            is_boundary_t=batch["is_boundary_t"],
+        )
+    for target in out:
+        assert all(g is None for g in tape.gradient(target, inputs))
+    # Control: the penalty itself does carry a gradient to the logits.
+    assert tape.gradient(penalty, batch["logits_t"]) is not None
 
 
 def test_soft_q_target_and_td_loss_block_gradients():
@@ -523,6 +591,47 @@ def test_soft_q_target_and_td_loss_block_gradients():
             "soft_value",
             lambda: losses.soft_value([1.0], 1.0, [0.0], entropy_bonus=True),
             "log_prior must be None",
+        ),
+        (
+            "soft_value",
+            lambda: losses.soft_value([[1.0, 2.0]], [1.0, 2.0]),
+            "tau must be a scalar",
+        ),
+        (
+            "boltzmann_log_probs",
+            lambda: losses.boltzmann_log_probs([1.0, 2.0], 1.0, np.log([0.2, 0.3, 0.5])),
+            "log_prior has shape \\(3,\\), which does not broadcast to \\(2,\\)",
+        ),
+        (
+            "kl_to_prior",
+            lambda: losses.kl_to_prior([[1.0, 2.0]], [[[0.0, 0.0]]]),
+            "log_prior has shape",
+        ),
+        (
+            "a2c_loss",
+            lambda: losses.a2c_loss(
+                [[[1.0, 2.0]]], [[1.0]], [[0]], [[1.0]], [[1.0]], [1.0], 0.1, log_prior=[0.0] * 3
+            ),
+            "log_prior has shape",
+        ),
+        (
+            "soft_nstep_q_loss",
+            lambda: losses.soft_nstep_q_loss(
+                [[[1.0, 2.0]]], [[1.0]], [[0]], [[1.0, 2.0]], [[1.0]], [1.0], 0.1
+            ),
+            "r_t has shape",
+        ),
+        (
+            "one_step_q_loss",
+            lambda: losses.one_step_q_loss([[1.0]], [0, 0], [1.0, 1.0]),
+            "a_tm1 has shape",
+        ),
+        (
+            "soft_q_target",
+            lambda: losses.soft_q_target(
+                [1.0], [1.0], [[1.0, 2.0]], 1.0, "max", q_next_selector=[[1.0]]
+            ),
+            "q_next_selector has shape",
         ),
     ],
 )
@@ -750,7 +859,9 @@ def test_property_soft_value_tends_to_prior_mean_as_tau_grows(problem, log10_tau
     tau = 10.0**log10_tau
     v = losses.soft_value(q, tau, log_prior).numpy()
     # Hoeffding's lemma: 0 <= V - E_prior Q <= (max Q - min Q)^2 / (8 tau).
-    tol = 1e-13 * (1.0 + np.max(np.abs(q)))
+    # V carries tau * log(sum prior); a prior normalised in float64 sums to 1 within a few ulps,
+    # so that term alone is up to ~A * 1.1e-16 * tau (hypothesis found q = 0, tau = 1e3: -2.2e-13).
+    tol = 1e-13 * (1.0 + np.max(np.abs(q))) + len(q) * 2.3e-16 * tau
     assert -tol <= v - prior @ q <= (np.max(q) - np.min(q)) ** 2 / (8 * tau) + tol
 
 
@@ -828,7 +939,6 @@ def test_t4_bandit_decomposition():
     assert _rel(_flat_grad(tape, lib_lhs, variables), g_lhs) < 1e-12
     assert _rel(_flat_grad(tape, lib_rhs, variables), g_lhs) < 1e-12
     # Negative control: weights not from pi_theta break it.
-    off = tf.reduce_sum(tf.fill([n], 1.0 / n) * 0.5 * tf.square(forward()[0] - r))
     with tf.GradientTape() as tape2:
         off = tf.reduce_sum(
             tf.fill([n], tf.constant(1.0 / n, F64)) * 0.5 * tf.square(forward()[0] - r)
@@ -884,6 +994,11 @@ def test_t12_soft_optimality():
 # ---------------------------------------------------------------------------------------------
 # paper.md section 4: the n-step identities T5-T9, by exact enumeration over trajectories
 
+
+# The identities are exact algebra, evaluated by exact enumeration in float64: measured relative
+# errors are 2e-16 to 3e-14. The requirement is <= 1e-8; 1e-12 is used because a coefficient
+# that passes through float32 (as tf.cast of a Python float does) costs ~1e-9 and must fail.
+IDENTITY_RTOL = 1e-12
 
 S = 3  # states
 A = 3  # actions
@@ -956,7 +1071,10 @@ def _q_net_batch(mdp, forward):
 
 @pytest.mark.parametrize("t0_only", [True, False])
 def test_t5_nstep_soft_q_gradient_is_tau_times_policy_gradient(mdp, t0_only):
-    np.testing.assert_allclose(np.sum(mdp.env_prob), 1.0, rtol=1e-14)
+    # env_prob is the environment's part only (rho0 and transitions): for each of the A^N action
+    # sequences it sums to 1 over the state sequences, so in all to A^N = 27. The policy's
+    # probabilities enter through the weights, which sum to 1 (checked below).
+    np.testing.assert_allclose(np.sum(mdp.env_prob), A**N, rtol=1e-14)
     forward, variables = _tanh_mlp(np.random.default_rng(5), S, A, scale=1.5)
     with tf.GradientTape(persistent=True) as tape:
         q_all, batch, weights = _q_net_batch(mdp, forward)
@@ -977,13 +1095,13 @@ def test_t5_nstep_soft_q_gradient_is_tau_times_policy_gradient(mdp, t0_only):
     g_pg = _flat_grad(tape, l_pg, variables)
     g_v = _flat_grad(tape, l_v, variables)
     assert _rel(_flat_grad(tape, l_direct, variables), g_q) < 1e-12
-    assert _rel(g_q, TAU * g_pg + g_v) <= 1e-8
+    assert _rel(g_q, TAU * g_pg + g_v) <= IDENTITY_RTOL
     # Equivalently: A2C with value_coef = 1 / tau, times tau.
     with tf.GradientTape() as tape2:
         _, batch, weights = _q_net_batch(mdp, forward)
         a2c_loss, _ = losses.a2c_loss(**batch, value_coef=1.0 / TAU)
         l_a2c = TAU * _expect(weights, a2c_loss, t0_only)
-    assert _rel(_flat_grad(tape2, l_a2c, variables), g_q) <= 1e-8
+    assert _rel(_flat_grad(tape2, l_a2c, variables), g_q) <= IDENTITY_RTOL
     # Each side is far from a mere rescaling of the other pieces (the check has teeth).
     assert _rel(g_q, g_pg) > 0.1 and _rel(g_q, g_v) > 0.1
 
@@ -1003,8 +1121,7 @@ def _t0_losses(mdp, forward, penalty_fn, pg_kl=True):
         batch["r_t"], batch["discount_t"], penalty_fn(analytic, ell), batch["bootstrap_value"], TAU
     )
     v0 = batch["values_t"][0]
-    q0 = tf.gather(q_all, mdp.states[0]).__getitem__((slice(None),))
-    q0 = tf.gather(q0, mdp.actions[0], batch_dims=1)
+    q0 = tf.gather(tf.gather(q_all, mdp.states[0]), mdp.actions[0], batch_dims=1)
     l_q = 0.5 * tf.square(q0 - y[0])
     l_pg = -log_pi_a[0] * tf.stop_gradient(g[0] - v0) + (TAU * kl[0] if pg_kl else 0.0)
     g_analytic, _ = losses.entropy_regularized_returns(
@@ -1029,7 +1146,7 @@ def test_t6_sampled_log_ratios_for_future_steps(mdp):
         l_q, l_pg, l_v, _ = _t0_losses(mdp, forward, penalty)
     g_q = _flat_grad(tape, l_q, variables)
     g_pg = _flat_grad(tape, l_pg, variables)
-    assert _rel(g_q, TAU * g_pg + _flat_grad(tape, l_v, variables)) <= 1e-8
+    assert _rel(g_q, TAU * g_pg + _flat_grad(tape, l_v, variables)) <= IDENTITY_RTOL
 
 
 def test_t7_negative_control_sampled_log_ratio_at_d0_counts_grad_kl_twice(mdp):
@@ -1046,11 +1163,11 @@ def test_t7_negative_control_sampled_log_ratio_at_d0_counts_grad_kl_twice(mdp):
     g_kl = _flat_grad(tape, kl0, variables)
     # Off by exactly tau^2 grad KL(s_0) ...
     difference = g_q - (TAU * g_pg + g_v)
-    assert _rel(difference, -(TAU**2) * g_kl) <= 1e-8
+    assert _rel(difference, -(TAU**2) * g_kl) <= IDENTITY_RTOL
     assert np.linalg.norm(difference) > 1e-2 * np.linalg.norm(g_q)
     # ... and dropping the explicit tau KL term restores the identity.
     g_pg_without_kl = _flat_grad(tape, l_pg_without_kl, variables)
-    assert _rel(g_q, TAU * g_pg_without_kl + g_v) <= 1e-8
+    assert _rel(g_q, TAU * g_pg_without_kl + g_v) <= IDENTITY_RTOL
 
 
 def test_t7_negative_control_naive_returns(mdp):
@@ -1076,7 +1193,7 @@ def test_t7_negative_control_naive_returns(mdp):
     g_q = _flat_grad(tape, l_q, variables)
     difference = g_q - (TAU * _flat_grad(tape, l_pg, variables) + _flat_grad(tape, l_v, variables))
     assert np.linalg.norm(difference) > 1e-2 * np.linalg.norm(g_q)
-    assert _rel(difference, _flat_grad(tape, kl_v, variables)) <= 1e-8
+    assert _rel(difference, _flat_grad(tape, kl_v, variables)) <= IDENTITY_RTOL
 
 
 def _two_head_net(rng, hidden=4):
@@ -1115,7 +1232,7 @@ def test_t8_two_head_stream_scaling(mdp, scales, pg_weight, value_weight):
     np.testing.assert_array_equal(soft_q, plain)  # forward value unchanged by the scaling
     g_q = _flat_grad(tape, l_q, variables)
     g_pg, g_v = _flat_grad(tape, l_pg, variables), _flat_grad(tape, l_v, variables)
-    assert _rel(g_q, pg_weight * g_pg + value_weight * g_v) <= 1e-8
+    assert _rel(g_q, pg_weight * g_pg + value_weight * g_v) <= IDENTITY_RTOL
     # The weights matter: swapping in the other parametrisation's weights fails.
     assert _rel(g_q, (TAU + 1.0 - pg_weight) * g_pg + value_weight * g_v) > 1e-3
 
@@ -1133,8 +1250,7 @@ def test_t9_per_sample_difference(mdp):
         ell = tf.stop_gradient(log_pi_a - batch["log_prior"][0, b, mdp.actions[0, b]])
         gap = ell - tf.stop_gradient(a2c.kl[0, b])
         predicted = c * TAU * batch["values_t"][0, b] * gap + TAU * (log_pi_a * gap - a2c.kl[0, b])
-    difference = _flat_grad(tape, soft_q[0, b], variables) - _flat_grad(
-        tape, a2c_loss[0, b], variables
-    )
-    assert _rel(difference, _flat_grad(tape, predicted, variables)) <= 1e-10
+        soft_q_b, a2c_b = soft_q[0, b], a2c_loss[0, b]  # sliced on the tape
+    difference = _flat_grad(tape, soft_q_b, variables) - _flat_grad(tape, a2c_b, variables)
+    assert _rel(difference, _flat_grad(tape, predicted, variables)) <= IDENTITY_RTOL
     assert np.linalg.norm(difference) > 1e-3
