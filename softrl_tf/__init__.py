@@ -27,13 +27,22 @@ _STACK_FIX = (
 )
 
 
-def _legacy_keras_requested() -> bool:
-    return os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
+def _imported_tensorflow_uses_keras_2() -> bool:
+    """Which Keras the already imported TensorFlow chose, at the time it was imported.
+
+    TensorFlow records its choice in ``tensorflow._tf_uses_legacy_keras`` when it loads; the
+    variable's value now says nothing if it was set after that import. TensorFlow versions without
+    the attribute fall back to the values TensorFlow itself accepts.
+    """
+    decided = getattr(sys.modules["tensorflow"], "_tf_uses_legacy_keras", None)
+    if decided is not None:
+        return bool(decided)
+    return os.environ.get("TF_USE_LEGACY_KERAS") in ("true", "True", "1")
 
 
-# TensorFlow imported without the variable means Keras 3: setting it now is not enough, because
-# TensorFlow's own lazy loaders may already have bound (or later re-bind) tf.keras to Keras 3.
-if "tensorflow" in sys.modules and not _legacy_keras_requested():
+# TensorFlow imported with Keras 3: setting the variable now is not enough, because TensorFlow's
+# own lazy loaders may already have bound (or later re-bind) tf.keras to Keras 3.
+if "tensorflow" in sys.modules and not _imported_tensorflow_uses_keras_2():
     raise ImportError(_KERAS_FIX)
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from softrl_tf.envs.gymnasium_env import (
     GymnasiumPyEnvironment,
     GymnasiumVectorPyEnvironment,
     ParallelBatchedPyEnvironment,
+    as_seed,
 )
 
 import gymnasium
@@ -81,8 +83,8 @@ def make_env(
       ValueError: for an unknown id (with close ids), a continuous action space, ``num_envs < 1``,
         an unknown backend or option, or an Atari id without ale-py installed.
     """
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}.")
+    num_envs = _num_envs(num_envs)
+    seed = as_seed(seed)
     if backend not in BACKENDS:
         raise ValueError(
             f"Unknown backend {backend!r}: choose one of {', '.join(map(repr, BACKENDS))}."
@@ -105,6 +107,22 @@ def make_env(
     reward_clipping = options.pop("reward_clipping", False)
     make_one = functools.partial(gymnasium.make, env_id, **options)
     return _make_batched(env_id, make_one, num_envs, backend, seed, reward_clipping)
+
+
+def _num_envs(num_envs: Any) -> int:
+    """``num_envs`` as an int >= 1 (numpy integers included); ValueError otherwise."""
+    try:
+        if isinstance(num_envs, bool):
+            raise TypeError
+        value = operator.index(num_envs)
+    except TypeError:
+        value = None
+    if value is None or value < 1:
+        raise ValueError(
+            f"num_envs must be an integer >= 1 (the number of environments in the batch), got "
+            f"{num_envs!r}."
+        )
+    return value
 
 
 def _chosen(backend: str, auto_choice: str, env_id: Any, why: str) -> str:
@@ -169,6 +187,7 @@ def _make_atari(env_id, num_envs, backend, seed, options) -> BatchedEnvironment:
             atari.restart_action(atari.game_of(env_id), opts) if opts.episodic_life else 0
         ),
         channels_first=backend == "ale",
+        name=repr(env_id),
     )
 
 
@@ -194,13 +213,19 @@ def _make_batched(what, make_one, num_envs, backend, seed, reward_clipping, prob
         if probe:
             # Fail here, in one sentence, rather than in a worker process with its stack trace.
             # Users' constructors are checked in the workers instead: they may be expensive.
-            GymnasiumPyEnvironment(_call_make(what, make_one)).close()
+            probe_env = _call_make(what, make_one)
+            try:
+                GymnasiumPyEnvironment(probe_env)
+            finally:
+                probe_env.close()
         return ParallelBatchedPyEnvironment(
             [make_one] * num_envs, seed=seed, reward_clipping=reward_clipping
         )
     vector_env = _vector_env(what, make_one, num_envs, backend)
     try:
-        return GymnasiumVectorPyEnvironment(vector_env, seed=seed, reward_clipping=reward_clipping)
+        return GymnasiumVectorPyEnvironment(
+            vector_env, seed=seed, reward_clipping=reward_clipping, name=repr(what)
+        )
     except ValueError:
         vector_env.close()
         raise

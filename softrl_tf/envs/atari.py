@@ -273,9 +273,11 @@ class AtariVectorPyEnvironment(GymnasiumVectorPyEnvironment):
       reward_clipping: clip rewards in time steps to their sign; statistics stay raw.
       episodic_life: a lost life (the ``lives`` counter drops, the game goes on) gives LAST with
         discount 0; the next step is FIRST with reward 0, and its action is replaced by
-        ``restart_action``. Statistics count whole games.
+        ``restart_action``. Statistics count whole games. A life lost in that resuming step
+        itself is not reported (a FIRST step cannot also be LAST), as in the DeepMind wrappers.
       restart_action: see ``episodic_life`` (:func:`restart_action`).
       channels_first: the vector env returns ``[B, C, H, W]`` (ale-py): move C last.
+      name: how error messages name the environment.
     """
 
     def __init__(
@@ -286,8 +288,9 @@ class AtariVectorPyEnvironment(GymnasiumVectorPyEnvironment):
         episodic_life: bool = False,
         restart_action: int = 0,
         channels_first: bool = False,
+        name: str | None = None,
     ):
-        super().__init__(vector_env, seed=seed, reward_clipping=reward_clipping)
+        super().__init__(vector_env, seed=seed, reward_clipping=reward_clipping, name=name)
         self._channels_first = channels_first
         if channels_first:
             space = vector_env.single_observation_space
