@@ -1,0 +1,98 @@
+"""Training throughput: environment steps per second of a full training run (collect + train).
+
+Each measurement is a fresh process that trains for ``--steps`` environment steps; the rate is
+read from ``metrics.csv`` between the first logged row (after tracing and warm-up) and the last.
+With ``--peer-python`` (a virtualenv that has stable-baselines3), Stable-Baselines3 A2C with its
+default hyperparameters runs alternately with ours in the same invocation (A, B, A, B...), and the
+ratio of medians is printed.
+
+    .venv/bin/python benchmarks/train_throughput.py --agents a2c softq --env CartPole-v1 \
+        --num-envs 8 --steps 40000 --repeats 3 --peer-python /tmp/sb3/bin/python
+
+Prints figures; never fails a test run.
+"""
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+def measure_ours(agent, env, num_envs, steps, log_every, extra):
+    """Steps/s of one ``scripts/train.py`` run, from its metrics.csv (first row excluded)."""
+    with tempfile.TemporaryDirectory() as root:
+        cmd = [
+            sys.executable,
+            os.path.join(REPO, "scripts", "train.py"),
+            f"--agent={agent}",
+            f"--env={env}",
+            f"--num-envs={num_envs}",
+            f"--total-steps={steps}",
+            f"--log-every-steps={log_every}",
+            f"--checkpoint-every-steps={10 * steps}",
+            f"--root-dir={root}",
+            "--no-export",
+            *extra,
+        ]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        with open(os.path.join(root, "metrics.csv"), encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    first, last = rows[0], rows[-1]
+    elapsed = float(last["wall_time"]) - float(first["wall_time"])
+    return (int(last["step"]) - int(first["step"])) / elapsed
+
+
+def measure_peer(python, env, num_envs, steps, warmup):
+    cmd = [
+        python,
+        os.path.join(HERE, "sb3_a2c_peer.py"),
+        f"--env={env}",
+        f"--num-envs={num_envs}",
+        f"--steps={steps}",
+        f"--warmup={warmup}",
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["env_steps_per_s"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", nargs="+", default=["a2c", "softq", "soft_dqn"])
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--num-envs", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=40_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peer-python", default=None, help="python of a venv with SB3")
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="train.py flags")
+    args = parser.parse_args()
+    log_every = max(args.steps // 10, args.num_envs * 5)
+    figures = {agent: [] for agent in args.agents}
+    if args.peer_python:
+        figures["sb3_a2c"] = []
+    for repeat in range(args.repeats):
+        for agent in args.agents:
+            rate = measure_ours(agent, args.env, args.num_envs, args.steps, log_every, args.extra)
+            figures[agent].append(rate)
+            print(f"repeat {repeat}: {agent:>9s} {rate:9.0f} env steps/s", flush=True)
+        if args.peer_python:
+            rate = measure_peer(args.peer_python, args.env, args.num_envs, args.steps, log_every)
+            figures["sb3_a2c"].append(rate)
+            print(f"repeat {repeat}: {'sb3_a2c':>9s} {rate:9.0f} env steps/s", flush=True)
+    print(f"\n{args.env} x{args.num_envs}, {args.steps} steps per run, {args.repeats} repeats")
+    print(f"{'runner':>9s} {'median':>9s} {'min':>9s} {'max':>9s}  ratio to sb3_a2c")
+    peer = statistics.median(figures["sb3_a2c"]) if args.peer_python else None
+    for name, rates in figures.items():
+        med = statistics.median(rates)
+        ratio = f"{med / peer:.2f}x" if peer else "-"
+        print(f"{name:>9s} {med:9.0f} {min(rates):9.0f} {max(rates):9.0f}  {ratio}")
+
+
+if __name__ == "__main__":
+    main()
