@@ -2,6 +2,8 @@
 #   make train   set up .venv and run a short softq training run on CartPole-v1, then evaluate it
 #   make test    set up .venv and run the test suite
 # Both create the virtualenv at .venv on first use and reuse it afterwards.
+# Also: make test-slow (learning checks, kill-and-resume), make test-notebooks (every notebook in
+# quick mode), make experiments (the paper's experiments at laptop scale, about 75 min).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,13 +11,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.softrl_tf-installed
 RUN    ?= runs/quickstart
 
-.PHONY: setup train test test-slow lint bench clean
+.PHONY: setup train test test-slow test-notebooks experiments lint bench clean
 
 setup: $(STAMP)
 
 $(STAMP): setup.py scripts/install_stack.sh requirements/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	bash scripts/install_stack.sh $(PY) "[atari,dev]"
+	bash scripts/install_stack.sh $(PY) "[atari,dev,notebooks]"
 	@touch $(STAMP)
 
 train: setup
@@ -28,6 +30,17 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -m slow
+
+test-notebooks: setup
+	SOFTRL_QUICK=1 $(PY) -m pytest -p no:cacheprovider --nbmake notebooks/
+
+experiments: setup
+	$(PY) scripts/experiment.py run all --workers=2
+	$(PY) scripts/experiment.py report
+
+bench: setup
+	$(PY) benchmarks/env_throughput.py
+	$(PY) benchmarks/train_throughput.py --agents a2c softq soft_dqn
 
 lint: setup
 	$(PY) -m ruff check softrl_tf scripts tests benchmarks
