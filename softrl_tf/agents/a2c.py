@@ -7,12 +7,17 @@ of the entropy-regularised return (paper §3.6). The prior is uniform unless ``l
 so ``tau * KL`` is the usual entropy bonus up to a constant.
 
 Experience is a TF-Agents ``Trajectory`` shaped ``[B, n_steps + 1]``: ``n_steps`` transitions
-trained on, and one more item whose observation supplies the bootstrap value ``V(s_T)``.
+trained on, and one more item whose observation supplies the bootstrap value ``V(s_T)``. Item ``t``
+holds ``s_t``, ``a_t`` and the reward and discount of the *next* time step (TF-Agents' convention);
+an item whose step type is LAST is the dummy transition into the next episode's FIRST step: it
+gets no loss, and the return restarts there from ``V`` of the episode's final observation (the
+bootstrap of a truncated episode; a terminated one has discount 0 at the step before).
+:meth:`A2CAgent.gradient_equivalence` measures the paper's PG / soft-Q equivalence on a batch.
 """
 
 from __future__ import annotations
 
-from softrl_tf import losses
+from softrl_tf import diagnostics, losses
 from softrl_tf.agents.base import (
     KerasTrainStepAgent,
     LossInfo,
@@ -112,11 +117,18 @@ class A2CAgent(KerasTrainStepAgent):
 
     @property
     def tau(self) -> float:
+        """Temperature (entropy / KL coefficient)."""
         return self._tau
 
     @property
     def gamma(self) -> float:
+        """Discount."""
         return self._gamma
+
+    @property
+    def log_prior(self):
+        """``[A]`` float32 log prior of the KL penalty, or ``None`` for the uniform prior."""
+        return self._log_prior
 
     def segment_outputs(self, experience, training: bool = False):
         """Runs the network over a segment.
@@ -164,3 +176,73 @@ class A2CAgent(KerasTrainStepAgent):
                 "advantage_abs": masked_mean(tf.abs(extra.advantages), mask),
             },
         )
+
+    def _soft_q_side(self):
+        """``(value_scale, advantage_scale, scale_streams)`` of the soft-Q loss that
+        :meth:`gradient_equivalence` compares with: the paper's §6.3 stream scaling with this
+        agent's value coefficient (advantage stream 1/tau)."""
+        return self._value_coef, None, True
+
+    def gradient_equivalence(self, experience):
+        """The paper's equivalence measured on one on-policy batch (paper.md §2.6, T5, T8).
+
+        Compares the gradient of the soft n-step Q loss (stream-scaled as
+        :meth:`_soft_q_side` says) with the matching combination of the proper A2C policy and
+        value losses' gradients, on this batch and the current weights, via
+        :func:`softrl_tf.diagnostics.gradient_equivalence`. Measure it before training on the
+        batch, while the batch is on-policy. The identity holds in expectation: one batch gives a
+        cosine near 1 and a relative error that is small but not 0 (paper.md T9).
+
+        Args:
+          experience: a ``Trajectory`` ``[B, n_steps + 1]`` as for ``train``.
+
+        Returns:
+          ``{"grad_cosine": scalar, "grad_rel_error": scalar}`` over all trainable variables.
+        """
+        value_scale, advantage_scale, scale_streams = self._soft_q_side()
+        cache = {}
+
+        def batch_losses():
+            # The three losses share one forward pass; the tape records it on the first call.
+            if not cache:
+                segment, logits_t, values_t, bootstrap_value = self.segment_outputs(experience)
+                args = (
+                    logits_t,
+                    values_t,
+                    segment.actions_t,
+                    segment.r_t,
+                    segment.discount_t,
+                    bootstrap_value,
+                    self._tau,
+                )
+                common = dict(log_prior=self._log_prior, is_boundary_t=segment.is_boundary_t)
+                q_loss, _ = losses.soft_nstep_q_loss(
+                    *args,
+                    value_scale=value_scale,
+                    advantage_scale=advantage_scale,
+                    scale_streams=scale_streams,
+                    **common,
+                )
+                _, a2c = losses.a2c_loss(*args, entropy_mode="proper", **common)
+                mask = self._step_mask(segment, None)
+                cache.update(
+                    q=masked_mean(q_loss, mask),
+                    pg=masked_mean(a2c.policy_loss, mask),
+                    value=masked_mean(a2c.value_loss, mask),
+                )
+            return cache
+
+        if scale_streams:
+            value_coef = 1.0 if value_scale is None else value_scale
+        else:
+            value_coef, advantage_scale = None, None
+        result = diagnostics.gradient_equivalence(
+            lambda: batch_losses()["q"],
+            lambda: batch_losses()["pg"],
+            lambda: batch_losses()["value"],
+            self._trainable_variables(),
+            self._tau,
+            value_coef,
+            advantage_scale=advantage_scale,
+        )
+        return {"grad_cosine": result.cosine, "grad_rel_error": result.relative_error}

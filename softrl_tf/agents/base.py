@@ -74,7 +74,8 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
 
     Subclasses implement ``_loss(experience, weights, training)`` returning ``LossInfo(loss,
     extra)`` with ``extra`` a dict of scalar tensors, and pass the networks whose trainable
-    variables the optimizer updates.
+    variables the optimizer updates. Without ``train_step_counter`` the agent makes its own int64
+    counter (not the global step).
     """
 
     def __init__(
@@ -93,6 +94,10 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
         **kwargs,
     ):
         tf.Module.__init__(self, name=name)
+        if train_step_counter is None:
+            # Its own counter rather than TF-Agents' default, the process-wide global step:
+            # two agents in one process must not advance each other's schedules.
+            train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
         self._trained_networks = list(trained_networks)
         self._optimizer = optimizer
         self._max_grad_norm = max_grad_norm

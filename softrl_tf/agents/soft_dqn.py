@@ -139,11 +139,18 @@ class SoftDQNAgent(KerasTrainStepAgent):
 
     @property
     def q_network(self):
+        """The online Q network being trained."""
         return self._q_network
 
     @property
     def target_q_network(self):
+        """The target network: a copy of the online one, updated every target period."""
         return self._target_q_network
+
+    @property
+    def tau(self) -> float:
+        """Temperature of the soft backup (and of Boltzmann exploration)."""
+        return self._tau
 
     def _initialize(self):
         return common.soft_variables_update(
@@ -156,18 +163,31 @@ class SoftDQNAgent(KerasTrainStepAgent):
         return loss_info
 
     def _bootstrap_values(self, observation, step_type):
-        """Backed-up value of every item's observation under the target network: ``[n+1, B]``."""
+        """Backed-up value of every item's observation under the target network.
+
+        Args:
+          observation: ``[B, n + 1, ...]`` observations of the sampled window.
+          step_type: ``[B, n + 1]`` their step types.
+
+        Returns:
+          ``[n + 1, B]`` V(s) = backup_a' Qbar(s, a'), stop-gradient (paper.md section 2.8).
+        """
         q_target, _ = self._target_q_network(observation, step_type=step_type, training=False)
-        q_target = time_major(tf.stop_gradient(q_target))
+        q_target = time_major(q_target)
+        num_actions = q_target.shape[-1] or tf.shape(q_target)[-1]
         selector = None
         if self._double_q:
             q_online, _ = self._q_network(observation, step_type=step_type, training=False)
-            selector = time_major(tf.stop_gradient(q_online))
-        zeros = tf.zeros(tf.shape(q_target)[:-1], q_target.dtype)
-        # With r = 0 and discount = 1 the target is the backed-up value itself.
-        return losses.soft_q_target(
-            zeros, tf.ones_like(zeros), q_target, self._tau, self._backup, q_next_selector=selector
+            selector = tf.reshape(time_major(q_online), [-1, num_actions])
+        # soft_q_target takes [N, A]: flatten time and batch, then restore them.
+        outer = tf.shape(q_target)[:-1]
+        flat_q = tf.reshape(q_target, [-1, num_actions])
+        zeros = tf.zeros(tf.shape(flat_q)[:1], flat_q.dtype)
+        # With r = 0 and discount = 1 the one-step target is the backed-up value itself.
+        values = losses.soft_q_target(
+            zeros, tf.ones_like(zeros), flat_q, self._tau, self._backup, q_next_selector=selector
         )
+        return tf.reshape(values, outer)
 
     def _loss(self, experience, weights=None, training=False):
         segment = unpack_segment(experience, self._gamma)
@@ -180,9 +200,9 @@ class SoftDQNAgent(KerasTrainStepAgent):
         _, q_targets = losses.entropy_regularized_returns(
             segment.r_t,
             segment.discount_t,
-            tf.zeros_like(segment.r_t),
+            None,
             values[-1],
-            0.0,
+            self._tau,
             proper=False,
             values_t=values[:-1],
             is_boundary_t=segment.is_boundary_t,

@@ -22,7 +22,8 @@ from softrl_tf.agents.base import LossInfo, masked_mean
 class SoftQAgent(A2CAgent):
     """Soft n-step Q-learning on the ``Q = V + tau log(pi / prior)`` parametrisation.
 
-    Args (beyond :class:`A2CAgent`'s, whose ``entropy_mode`` is fixed to "proper"):
+    Args (beyond :class:`A2CAgent`'s; ``entropy_mode`` is always "proper" and the value weight is
+    ``value_scale``, so ``entropy_mode`` and ``value_coef`` are not accepted):
       value_scale: gradient scale ``c`` of the value stream (0.5 in the paper).
       advantage_scale: gradient scale of the advantage stream; ``None`` means ``1 / tau``, the
         paper's choice (its text says ``1/gamma``: an erratum, paper.md §6).
@@ -43,8 +44,6 @@ class SoftQAgent(A2CAgent):
         scale_streams: bool = True,
         **kwargs,
     ):
-        kwargs.pop("entropy_mode", None)
-        kwargs.pop("value_coef", None)
         self._scale_streams = bool(scale_streams)
         self._value_scale = float(value_scale) if scale_streams else None
         self._advantage_scale = advantage_scale if scale_streams else 1.0
@@ -57,6 +56,10 @@ class SoftQAgent(A2CAgent):
             value_coef=value_scale,
             **kwargs,
         )
+
+    def _soft_q_side(self):
+        """The soft-Q loss this agent trains on is the one compared with A2C."""
+        return self._value_scale, self._advantage_scale, self._scale_streams
 
     def _loss(self, experience, weights=None, training=False):
         segment, logits_t, values_t, bootstrap_value = self.segment_outputs(experience, training)
