@@ -50,6 +50,7 @@ class TrainResult:
       updates: gradient updates taken.
       episode_returns: raw returns of every finished episode, in order.
       episode_lengths: their lengths.
+      episode_end_steps: the environment steps of the run when each of them finished.
       last_metrics: the last metric row written.
       root_dir: where metrics, checkpoints and exports went.
       episodes_before: episodes finished before the checkpoint this run resumed from.
@@ -59,6 +60,7 @@ class TrainResult:
     updates: int
     episode_returns: list[float] = field(default_factory=list)
     episode_lengths: list[int] = field(default_factory=list)
+    episode_end_steps: list[int] = field(default_factory=list)
     last_metrics: dict = field(default_factory=dict)
     root_dir: str = ""
     episodes_before: int = 0
@@ -75,13 +77,17 @@ class TrainResult:
         return float(np.mean(self.episode_returns[-last:]))
 
     def steps_to_threshold(self, threshold: float, window: int = RETURN_WINDOW) -> int | None:
-        """Environment steps at which the ``window``-episode mean return first reached
-        ``threshold``, from the per-episode step counts; ``None`` if it never did."""
+        """Environment steps (over all environments) taken when the ``window``-episode mean
+        return first reached ``threshold``; ``None`` if it never did.
+
+        Counted from ``episode_end_steps``, the run's step counter when each episode was seen to
+        finish: summing the finished episodes' lengths would leave out the steps of the episodes
+        still running in the other environments.
+        """
         returns = np.asarray(self.episode_returns, np.float64)
-        ends = np.cumsum(np.asarray(self.episode_lengths, np.int64))
         for i in range(window - 1, len(returns)):
             if returns[i - window + 1 : i + 1].mean() >= threshold:
-                return int(ends[i])
+                return int(self.episode_end_steps[i])
         return None
 
 
@@ -106,9 +112,13 @@ class OnPolicyIteration(tf.Module):
         self.last_experience = None
 
     @tf.function(autograph=False)
-    def __call__(self):
+    def __call__(self, diagnose: bool = False):
+        """Returns ``(train metrics, diagnostics)``; with ``diagnose`` (a Python bool: one trace
+        each way) the diagnostics are the agent's ``gradient_equivalence`` on the batch, measured
+        before the update while the batch is on-policy; otherwise ``{}``."""
         experience, _ = collect_segment(self._tf_env, self._agent.collect_policy, self._n_steps)
-        return self._agent.train(experience).extra, experience
+        diagnostics = self._agent.gradient_equivalence(experience) if diagnose else {}
+        return self._agent.train(experience).extra, diagnostics
 
     @property
     def env_steps_per_call(self) -> int:
@@ -239,7 +249,7 @@ def export_network(agent, agent_name: str, tau: float):
     sampled at temperature ``tau``.
     """
     if agent_name == "softq":
-        return SoftQNetwork(agent.network, tau=tau), None
+        return SoftQNetwork(agent.network, tau=tau, log_prior=agent.log_prior), None
     if hasattr(agent, "q_network"):
         return agent.q_network, tau
     return agent.network, None
@@ -399,11 +409,20 @@ def train(
             disable=None if progress is None else not progress,
         )
         extra = None
+        diagnostics = {}  # the latest gradient-equivalence measurement, until a row takes it
         try:
             with _StopSignals(handle_signals) as stop:
                 while result.env_steps < config.total_steps:
                     if entry.on_policy:
-                        extra, _ = iteration()
+                        every = config.diagnostics_every_updates
+                        extra, measured = iteration(
+                            bool(every) and (result.updates + 1) % every == 0
+                        )
+                        if measured:
+                            diagnostics = {
+                                f"diagnostics/{name}": float(value)
+                                for name, value in measured.items()
+                            }
                         result.updates += 1
                     elif result.env_steps < agent_config.learning_starts:
                         iteration.collect()
@@ -425,6 +444,7 @@ def train(
                     if len(finished.returns):
                         result.episode_returns.extend(finished.returns.tolist())
                         result.episode_lengths.extend(finished.lengths.tolist())
+                        result.episode_end_steps.extend([result.env_steps] * len(finished.returns))
                         recent.extend(finished.returns.tolist())
                     done = result.env_steps >= config.total_steps
                     row = {}
@@ -446,6 +466,8 @@ def train(
                             )
                         if extra is not None:
                             row.update(_scalars(extra))
+                        row.update(diagnostics)
+                        diagnostics = {}
                         metrics.write(result.env_steps, row)
                         result.last_metrics = row
                         bar.update(

@@ -302,3 +302,20 @@ def test_sigkill_at_random_moments_then_resume_reaches_total_steps(tmp_path):
     assert steps[-1] == total
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
     assert max(_checkpoint_steps(root)) == total
+
+
+def test_steps_to_threshold_counts_the_run_steps_at_which_episodes_ended():
+    from softrl_tf.training.loop import TrainResult
+
+    # Window 2: means 1.5, 2.5, 3.5 after episodes 2, 3, 4; 3.0 is first reached by episode 4,
+    # seen when the run had taken 400 steps (its own length, 10, does not matter).
+    result = TrainResult(
+        env_steps=500,
+        updates=0,
+        episode_returns=[1.0, 2.0, 3.0, 4.0],
+        episode_lengths=[10, 10, 10, 10],
+        episode_end_steps=[100, 200, 300, 400],
+    )
+    assert result.steps_to_threshold(3.0, window=2) == 400
+    assert result.steps_to_threshold(2.5, window=2) == 300
+    assert result.steps_to_threshold(5.0, window=2) is None
