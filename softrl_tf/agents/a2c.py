@@ -200,49 +200,29 @@ class A2CAgent(KerasTrainStepAgent):
           ``{"grad_cosine": scalar, "grad_rel_error": scalar}`` over all trainable variables.
         """
         value_scale, advantage_scale, scale_streams = self._soft_q_side()
-        cache = {}
-
-        def batch_losses():
-            # The three losses share one forward pass; the tape records it on the first call.
-            if not cache:
-                segment, logits_t, values_t, bootstrap_value = self.segment_outputs(experience)
-                args = (
-                    logits_t,
-                    values_t,
-                    segment.actions_t,
-                    segment.r_t,
-                    segment.discount_t,
-                    bootstrap_value,
-                    self._tau,
-                )
-                common = dict(log_prior=self._log_prior, is_boundary_t=segment.is_boundary_t)
-                q_loss, _ = losses.soft_nstep_q_loss(
-                    *args,
-                    value_scale=value_scale,
-                    advantage_scale=advantage_scale,
-                    scale_streams=scale_streams,
-                    **common,
-                )
-                _, a2c = losses.a2c_loss(*args, entropy_mode="proper", **common)
-                mask = self._step_mask(segment, None)
-                cache.update(
-                    q=masked_mean(q_loss, mask),
-                    pg=masked_mean(a2c.policy_loss, mask),
-                    value=masked_mean(a2c.value_loss, mask),
-                )
-            return cache
-
         if scale_streams:
             value_coef = 1.0 if value_scale is None else value_scale
         else:
             value_coef, advantage_scale = None, None
-        result = diagnostics.gradient_equivalence(
-            lambda: batch_losses()["q"],
-            lambda: batch_losses()["pg"],
-            lambda: batch_losses()["value"],
+        segment = unpack_segment(experience, self._gamma)
+        mask = self._step_mask(segment, None)
+
+        def network_fn():
+            _, logits_t, values_t, bootstrap_value = self.segment_outputs(experience)
+            return logits_t, values_t, bootstrap_value
+
+        # The agent's losses are masked means: weights mask / sum(mask) give the same reduction.
+        result = diagnostics.batch_gradient_equivalence(
+            network_fn,
             self._trainable_variables(),
+            segment.actions_t,
+            segment.r_t,
+            segment.discount_t,
             self._tau,
             value_coef,
             advantage_scale=advantage_scale,
+            log_prior=self._log_prior,
+            is_boundary_t=segment.is_boundary_t,
+            weights=tf.math.divide_no_nan(mask, tf.reduce_sum(mask)),
         )
         return {"grad_cosine": result.cosine, "grad_rel_error": result.relative_error}
