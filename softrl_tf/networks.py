@@ -241,7 +241,29 @@ class _Network(network.Network):
         return self._network_output_spec
 
 
-class ActorCriticNetwork(_Network):
+class _TorsoNetwork(_Network):
+    """A feed-forward network over one observation spec: the torso of :func:`build_torso`, the
+    action count and spec; subclasses add their heads."""
+
+    def __init__(self, observation_spec, action_spec, torso, hidden_sizes, activation, name):
+        super().__init__(input_tensor_spec=observation_spec, state_spec=(), name=name)
+        self._observation_spec = _single_spec(observation_spec)
+        self._action_spec = action_spec
+        self._num_actions = num_actions(action_spec)
+        self._torso = build_torso(observation_spec, torso, hidden_sizes, activation)
+
+    @property
+    def num_actions(self) -> int:
+        """Number of actions A."""
+        return self._num_actions
+
+    @property
+    def action_spec(self):
+        """The action spec the network was built for (TF-Agents policies check it)."""
+        return self._action_spec
+
+
+class ActorCriticNetwork(_TorsoNetwork):
     """A2C network: shared torso, policy-logit head and value head.
 
     ``call(observation, step_type=None, network_state=(), training=False)`` returns
@@ -263,23 +285,9 @@ class ActorCriticNetwork(_Network):
         activation: str = "tanh",
         name: str = "ActorCriticNetwork",
     ):
-        super().__init__(input_tensor_spec=observation_spec, state_spec=(), name=name)
-        self._observation_spec = _single_spec(observation_spec)
-        self._action_spec = action_spec
-        self._num_actions = num_actions(action_spec)
-        self._torso = build_torso(observation_spec, torso, hidden_sizes, activation)
+        super().__init__(observation_spec, action_spec, torso, hidden_sizes, activation, name)
         self._logits_layer = _dense(self._num_actions, None, POLICY_HEAD_GAIN, "logits")
         self._value_layer = _dense(1, None, VALUE_HEAD_GAIN, "value")
-
-    @property
-    def num_actions(self) -> int:
-        """Number of actions A."""
-        return self._num_actions
-
-    @property
-    def action_spec(self):
-        """The action spec the network was built for (TF-Agents policies check it)."""
-        return self._action_spec
 
     def call(self, observation, step_type=None, network_state=(), training=False):
         del step_type  # Feed-forward: no episode boundaries to handle.
@@ -293,7 +301,7 @@ class ActorCriticNetwork(_Network):
         return _apply_flat(observation, self._observation_spec, heads), network_state
 
 
-class QNetwork(_Network):
+class QNetwork(_TorsoNetwork):
     """Q network: torso and a linear head, ``q`` float32 ``[outer..., A]``.
 
     ``call(observation, step_type=None, network_state=(), training=False)`` returns
@@ -310,22 +318,8 @@ class QNetwork(_Network):
         activation: str = "relu",
         name: str = "QNetwork",
     ):
-        super().__init__(input_tensor_spec=observation_spec, state_spec=(), name=name)
-        self._observation_spec = _single_spec(observation_spec)
-        self._action_spec = action_spec
-        self._num_actions = num_actions(action_spec)
-        self._torso = build_torso(observation_spec, torso, hidden_sizes, activation)
+        super().__init__(observation_spec, action_spec, torso, hidden_sizes, activation, name)
         self._q_layer = _dense(self._num_actions, None, Q_HEAD_GAIN, "q")
-
-    @property
-    def num_actions(self) -> int:
-        """Number of actions A."""
-        return self._num_actions
-
-    @property
-    def action_spec(self):
-        """The action spec the network was built for (TF-Agents policies check it)."""
-        return self._action_spec
 
     def call(self, observation, step_type=None, network_state=(), training=False):
         del step_type  # Feed-forward.
