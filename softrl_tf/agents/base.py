@@ -1,21 +1,79 @@
-"""The Keras custom training step shared by every softrl_tf agent, and segment unpacking.
+"""What every softrl_tf agent shares: its config base, optimiser, and Keras training step.
 
 Every agent is a ``tf_agents.agents.TFAgent``; this module holds the part that is the same for all
 of them: ``_train`` is the Keras custom-training-step skeleton (``tf.GradientTape`` over the
 agent's ``tf_keras`` networks, loss, gradients, global-norm clipping, ``optimizer.apply_gradients``,
 train-step counter, a dict of metrics). Subclasses implement ``_loss`` only: unpack experience, run
 networks, call ``softrl_tf.losses``.
+
+Each agent class also says how it is configured and built: ``config_class`` (a dataclass deriving
+from :class:`AgentConfig`, defined in the agent's own module, holding only what that agent uses),
+``on_policy``, ``from_config(config, time_step_spec, action_spec, total_updates)`` and
+``export_network()``. The registry (``softrl_tf.agents.AGENTS``) maps names to these classes.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import ClassVar, Literal, NamedTuple
+
+from softrl_tf.config import NONNEGATIVE, POSITIVE, check, setting
 
 import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.trajectories import time_step as ts
 
 LossInfo = tf_agent.LossInfo
+
+Torso = Literal["auto", "mlp", "nature_cnn"]
+Optimizer = Literal["rmsprop", "adam"]
+LrSchedule = Literal["constant", "linear"]
+
+_LAYER_SIZES = (
+    lambda v: len(v) >= 1 and all(isinstance(h, int) and h >= 1 for h in v),
+    "positive integer layer sizes such as 64,64",
+)
+_RHO = (lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+@dataclass
+class AgentConfig:
+    """Network and optimiser settings that every agent uses."""
+
+    torso: Torso = setting("auto", "Network torso (auto: Nature CNN for images, MLP otherwise).")
+    hidden_sizes: tuple[int, ...] = setting((64, 64), "MLP torso layer sizes.", _LAYER_SIZES)
+    activation: str = setting("tanh", "MLP activation (a tf.keras activation name).")
+    optimizer: Optimizer = setting("rmsprop", "Optimiser.")
+    learning_rate: float = setting(7e-4, "Initial learning rate.", POSITIVE)
+    lr_schedule: LrSchedule = setting(
+        "constant", "Learning-rate schedule (linear: to 0 at the end of training)."
+    )
+    optimizer_epsilon: float = setting(1e-5, "Optimiser epsilon (RMSProp / Adam).", POSITIVE)
+    rmsprop_rho: float = setting(0.99, "RMSProp decay.", _RHO)
+    max_grad_norm: float = setting(
+        0.5, "Global gradient-norm clip; 0 disables clipping.", NONNEGATIVE
+    )
+
+    def network_kwargs(self) -> dict:
+        """Keyword arguments of ``softrl_tf.networks``' torsos."""
+        return dict(
+            torso=self.torso, hidden_sizes=tuple(self.hidden_sizes), activation=self.activation
+        )
+
+
+def make_optimizer(config: AgentConfig, total_updates: int):
+    """The ``tf_keras`` optimiser of a config; ``lr_schedule="linear"`` decays to 0 at the end."""
+    check(type(config), optimizer=config.optimizer, lr_schedule=config.lr_schedule)
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "linear":
+        learning_rate = tf.keras.optimizers.schedules.PolynomialDecay(
+            config.learning_rate, max(int(total_updates), 1), end_learning_rate=0.0
+        )
+    if config.optimizer == "rmsprop":
+        return tf.keras.optimizers.RMSprop(
+            learning_rate, rho=config.rmsprop_rho, epsilon=config.optimizer_epsilon
+        )
+    return tf.keras.optimizers.Adam(learning_rate, epsilon=config.optimizer_epsilon)
 
 
 class Segment(NamedTuple):
@@ -76,7 +134,29 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
     extra)`` with ``extra`` a dict of scalar tensors, and pass the networks whose trainable
     variables the optimizer updates. Without ``train_step_counter`` the agent makes its own int64
     counter (not the global step).
+
+    Class attributes a concrete agent sets: ``config_class`` (its config dataclass) and
+    ``on_policy`` (whether it trains on fresh segments or on replay).
     """
+
+    config_class: ClassVar[type] = AgentConfig
+    on_policy: ClassVar[bool] = True
+
+    @classmethod
+    def from_config(cls, config, time_step_spec, action_spec, *, total_updates: int):
+        """Networks, optimiser and agent from ``config`` (an instance of ``config_class``).
+
+        ``total_updates`` sizes the schedules that decay over the run (learning rate, epsilon).
+        """
+        raise NotImplementedError
+
+    def export_network(self):
+        """``(network, tau)`` that ``softrl_tf.export`` turns into a SavedModel.
+
+        ``tau`` is the temperature at which the export samples from the network's output read as
+        Q-values, or ``None`` when the output is policy logits.
+        """
+        raise NotImplementedError
 
     def __init__(
         self,

@@ -16,25 +16,91 @@ plain discounted rewards over ``n`` steps, then the soft backup. Experience is a
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 from softrl_tf import losses
-from softrl_tf.agents.a2c import check_positive
 from softrl_tf.agents.base import (
+    AgentConfig,
     KerasTrainStepAgent,
     LossInfo,
+    make_optimizer,
     masked_mean,
     time_major,
     unpack_segment,
 )
+from softrl_tf.config import INT_POSITIVE, POSITIVE, UNIT_INTERVAL, check, setting
+from softrl_tf.networks import QNetwork
 from softrl_tf.policies import BoltzmannPolicy
 
 import tensorflow as tf
 from tf_agents.policies import epsilon_greedy_policy, greedy_policy, q_policy
 from tf_agents.utils import common
 
-BACKUPS = ("max", "logsumexp", "logmeanexp")
-EXPLORATIONS = ("epsilon", "boltzmann")
+Backup = Literal["max", "logsumexp", "logmeanexp"]
+SoftBackup = Literal["logsumexp", "logmeanexp"]
+TdLoss = Literal["huber", "l2"]
+Exploration = Literal["epsilon", "boltzmann"]
+_POLYAK = (lambda v: POSITIVE[0](v) and v <= 1, "a number in (0, 1]")
+
+
+@dataclass
+class DQNConfig(AgentConfig):
+    """DQN with a target network and replay (paper §6.2): the hard-max case of soft DQN.
+
+    The replay itself (capacity, batch size, update ratio) is configured by
+    :class:`softrl_tf.config.ReplayConfig`, which the off-policy training loop reads.
+    """
+
+    gamma: float = setting(0.99, "Discount.", UNIT_INTERVAL)
+    n_steps: int = setting(
+        1,
+        "Reward steps before the bootstrap (1: DQN; 5: the paper's n-step variant).",
+        INT_POSITIVE,
+    )
+    double_q: bool = setting(
+        False, "Select with the online network, evaluate with the target network."
+    )
+    loss: TdLoss = setting("huber", "TD loss.")
+    epsilon_start: float = setting(1.0, "Initial epsilon.", UNIT_INTERVAL)
+    epsilon_end: float = setting(0.05, "Final epsilon.", UNIT_INTERVAL)
+    epsilon_decay_fraction: float = setting(
+        0.1, "Fraction of the updates over which epsilon decays linearly.", UNIT_INTERVAL
+    )
+    target_update_period: int = setting(
+        500, "Updates between target-network updates.", INT_POSITIVE
+    )
+    target_update_tau: float = setting(
+        1.0, "Target update rate: 1 copies, < 1 is Polyak averaging.", _POLYAK
+    )
+
+
+@dataclass
+class SoftDQNConfig(DQNConfig):
+    """Soft 1-step / n-step Q-learning with a target network and replay (docs/theory.md §4, §8)."""
+
+    tau: float = setting(0.1, "Temperature of the soft backup (the paper's 0.1).", POSITIVE)
+    backup: SoftBackup = setting(
+        "logsumexp",
+        "Soft backup of the next state's values: logsumexp (entropy bonus) | logmeanexp (KL to "
+        "the uniform policy).",
+    )
+    exploration: Exploration = setting(
+        "epsilon", "epsilon: epsilon-greedy, as in the paper; boltzmann: sample exp(Q/tau)."
+    )
+
+
+def linear_epsilon(counter: tf.Variable, start: float, end: float, decay_updates: int) -> Callable:
+    """Epsilon decaying linearly from ``start`` to ``end`` over ``decay_updates`` train steps."""
+    decay = float(max(decay_updates, 1))
+
+    def epsilon():
+        fraction = tf.minimum(tf.cast(counter, tf.float32) / decay, 1.0)
+        return start + fraction * (end - start)
+
+    return epsilon
 
 
 class SoftDQNAgent(KerasTrainStepAgent):
@@ -59,6 +125,9 @@ class SoftDQNAgent(KerasTrainStepAgent):
       max_grad_norm: global-norm gradient clip (10 in baselines' DQN); ``None`` disables it.
     """
 
+    config_class = SoftDQNConfig
+    on_policy = False
+
     def __init__(
         self,
         time_step_spec,
@@ -81,20 +150,19 @@ class SoftDQNAgent(KerasTrainStepAgent):
         train_step_counter=None,
         name: str | None = None,
     ):
-        agent = type(self).__name__
-        if backup not in BACKUPS:
-            raise ValueError(f"{agent}: backup must be one of {BACKUPS}, got {backup!r}.")
-        if exploration not in EXPLORATIONS:
+        if backup not in typing.get_args(Backup):
             raise ValueError(
-                f"{agent}: exploration must be one of {EXPLORATIONS}, got {exploration!r}."
+                f"backup must be one of {' | '.join(typing.get_args(Backup))}, got {backup!r}."
             )
-        if loss not in ("huber", "l2"):
-            raise ValueError(f"{agent}: loss must be 'huber' or 'l2', got {loss!r}.")
-        check_positive(agent, tau=tau, target_update_period=target_update_period)
-        if not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"{agent}: n_steps must be an integer >= 1, got {n_steps!r}.")
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"{agent}: gamma must lie in [0, 1], got {gamma!r}.")
+        check(SoftDQNConfig, tau=tau, exploration=exploration)
+        check(
+            DQNConfig,
+            loss=loss,
+            n_steps=n_steps,
+            gamma=gamma,
+            target_update_period=target_update_period,
+            target_update_tau=target_update_tau,
+        )
         tf.Module.__init__(self, name=name)
         self._q_network = q_network
         q_network.create_variables()
@@ -136,6 +204,46 @@ class SoftDQNAgent(KerasTrainStepAgent):
             train_step_counter=train_step_counter,
             name=name,
         )
+
+    @classmethod
+    def _backup_kwargs(cls, config) -> dict:
+        """The constructor keywords that differ between soft DQN and DQN."""
+        return dict(tau=config.tau, backup=config.backup, exploration=config.exploration)
+
+    @classmethod
+    def from_config(cls, config, time_step_spec, action_spec, *, total_updates: int):
+        if not isinstance(config, cls.config_class):
+            raise TypeError(
+                f"{cls.__name__} takes a {cls.config_class.__name__}, got {type(config).__name__}."
+            )
+        network = QNetwork(time_step_spec.observation, action_spec, **config.network_kwargs())
+        counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
+        epsilon = linear_epsilon(
+            counter,
+            config.epsilon_start,
+            config.epsilon_end,
+            int(config.epsilon_decay_fraction * total_updates),
+        )
+        return cls(
+            time_step_spec,
+            action_spec,
+            network,
+            make_optimizer(config, total_updates),
+            gamma=config.gamma,
+            n_steps=config.n_steps,
+            target_update_period=config.target_update_period,
+            target_update_tau=config.target_update_tau,
+            double_q=config.double_q,
+            loss=config.loss,
+            epsilon=epsilon,
+            max_grad_norm=config.max_grad_norm or None,
+            train_step_counter=counter,
+            **cls._backup_kwargs(config),
+        )
+
+    def export_network(self):
+        """The online Q-values, sampled at temperature tau by the export."""
+        return self._q_network, self._tau
 
     @property
     def q_network(self):
@@ -220,3 +328,25 @@ class SoftDQNAgent(KerasTrainStepAgent):
                 "td_error_abs": masked_mean(tf.abs(extra.td_error), mask),
             },
         )
+
+
+class DQNAgent(SoftDQNAgent):
+    """DQN: soft DQN with the hard ``max`` backup and epsilon-greedy exploration (paper §6.2).
+
+    The same agent as :class:`SoftDQNAgent` (it takes the same arguments); only its config
+    differs: :class:`DQNConfig` has no temperature or soft backup, since the max backup uses
+    neither.
+    """
+
+    config_class = DQNConfig
+
+    def __init__(self, *args, backup: str = "max", exploration: str = "epsilon", **kwargs):
+        super().__init__(*args, backup=backup, exploration=exploration, **kwargs)
+
+    @classmethod
+    def _backup_kwargs(cls, config) -> dict:
+        return dict(backup="max", exploration="epsilon")
+
+    def export_network(self):
+        """The online Q-values; the export's sampling signatures use temperature 1."""
+        return self._q_network, None

@@ -1,35 +1,60 @@
-"""Soft n-step Q-learning that matches A2C ("softq"; paper.md §2.6, §2.9, §6.3).
+"""Soft n-step Q-learning that matches A2C ("softq"; docs/theory.md §4, §6, §9; paper §6.3).
 
 The network is A2C's actor-critic network, read as the dueling-style head
 ``Q(s, a) = V(s) + tau * log(pi(a|s) / prior(a))`` (so ``V`` is exactly the soft value of ``Q``).
 Actions are sampled from the Boltzmann policy ``pi``; there is no target network and no epsilon
 schedule. The loss is ``1/2 (Q(s_t, a_t) - sg(y_t))^2`` with the entropy-regularised n-step target
 ``y_t``. With stream scaling (advantage stream ``1/tau``, value stream ``c``; forward value
-unchanged) its expected gradient equals that of the proper A2C loss with value coefficient ``c``
-(paper.md T8); with scaling off it is plain soft n-step Q-learning, whose expected gradient is
-``tau`` times A2C's with ``c = 1/tau`` (paper.md T5).
-
-Only ``_loss`` differs from :class:`~softrl_tf.agents.a2c.A2CAgent`.
+unchanged) its expected gradient equals that of the proper A2C loss with value coefficient ``c``;
+with scaling off it is plain soft n-step Q-learning, whose expected gradient is ``tau`` times
+A2C's with ``c = 1/tau`` (docs/theory.md §6). Segments, masks and the equivalence diagnostic come
+from :mod:`softrl_tf.agents.actor_critic`, which it shares with A2C as a sibling.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from softrl_tf import losses
-from softrl_tf.agents.a2c import A2CAgent
+from softrl_tf.agents.actor_critic import ActorCriticAgent, ActorCriticConfig
 from softrl_tf.agents.base import LossInfo, masked_mean
+from softrl_tf.config import NONNEGATIVE, POSITIVE, check, setting
+from softrl_tf.networks import SoftQNetwork
+
+_OPTIONAL_POSITIVE = (
+    lambda v: v is None or POSITIVE[0](v),
+    "a finite number > 0, or none for 1/tau",
+)
 
 
-class SoftQAgent(A2CAgent):
+@dataclass
+class SoftQConfig(ActorCriticConfig):
+    """Soft n-step Q-learning on Q = V + tau log(pi/prior) (docs/theory.md §6, §9)."""
+
+    value_scale: float = setting(
+        0.5, "Gradient scale c of the value stream (the paper's 0.5).", NONNEGATIVE
+    )
+    advantage_scale: float | None = setting(
+        None,
+        "Gradient scale of the advantage stream; none means 1/tau (the paper's choice).",
+        _OPTIONAL_POSITIVE,
+    )
+    scale_streams: bool = setting(
+        True, "Scale stream gradients; false gives plain soft n-step Q-learning."
+    )
+
+
+class SoftQAgent(ActorCriticAgent):
     """Soft n-step Q-learning on the ``Q = V + tau log(pi / prior)`` parametrisation.
 
-    Args (beyond :class:`A2CAgent`'s; ``entropy_mode`` is always "proper" and the value weight is
-    ``value_scale``, so ``entropy_mode`` and ``value_coef`` are not accepted):
+    Args (beyond :class:`~softrl_tf.agents.actor_critic.ActorCriticAgent`'s):
       value_scale: gradient scale ``c`` of the value stream (0.5 in the paper).
       advantage_scale: gradient scale of the advantage stream; ``None`` means ``1 / tau``, the
-        paper's choice (its text says ``1/gamma``: an erratum, paper.md §6).
+        paper's choice (its text prints ``1/gamma``: docs/theory.md §9).
       scale_streams: ``False`` gives plain soft n-step Q-learning (no gradient scaling).
     """
 
+    config_class = SoftQConfig
     loss_name = "softq"
 
     def __init__(
@@ -44,22 +69,29 @@ class SoftQAgent(A2CAgent):
         scale_streams: bool = True,
         **kwargs,
     ):
+        check(SoftQConfig, value_scale=value_scale, advantage_scale=advantage_scale)
         self._scale_streams = bool(scale_streams)
-        self._value_scale = float(value_scale) if scale_streams else None
-        self._advantage_scale = advantage_scale if scale_streams else 1.0
-        super().__init__(
-            time_step_spec,
-            action_spec,
-            actor_critic_network,
-            optimizer,
-            entropy_mode="proper",
-            value_coef=value_scale,
-            **kwargs,
+        self._value_scale = float(value_scale)
+        self._advantage_scale = advantage_scale
+        super().__init__(time_step_spec, action_spec, actor_critic_network, optimizer, **kwargs)
+
+    @classmethod
+    def _agent_kwargs(cls, config) -> dict:
+        return dict(
+            value_scale=config.value_scale,
+            advantage_scale=config.advantage_scale,
+            scale_streams=config.scale_streams,
         )
 
-    def _soft_q_side(self):
+    def equivalence_scales(self):
         """The soft-Q loss this agent trains on is the one compared with A2C."""
-        return self._value_scale, self._advantage_scale, self._scale_streams
+        if not self._scale_streams:
+            return None
+        return self._value_scale, self._advantage_scale
+
+    def export_network(self):
+        """The paper's Q = V + tau log(pi / prior), whose Boltzmann policy is pi itself."""
+        return SoftQNetwork(self._network, tau=self._tau, log_prior=self._log_prior), None
 
     def _loss(self, experience, weights=None, training=False):
         segment, logits_t, values_t, bootstrap_value = self.segment_outputs(experience, training)
@@ -71,12 +103,12 @@ class SoftQAgent(A2CAgent):
             segment.discount_t,
             bootstrap_value,
             self._tau,
-            value_scale=self._value_scale,
-            advantage_scale=self._advantage_scale,
+            value_scale=self._value_scale if self._scale_streams else None,
+            advantage_scale=self._advantage_scale if self._scale_streams else 1.0,
             log_prior=self._log_prior,
             is_boundary_t=segment.is_boundary_t,
         )
-        mask = self._step_mask(segment, weights)
+        mask = self.step_mask(segment, weights)
         return LossInfo(
             loss=masked_mean(loss_t, mask),
             extra={

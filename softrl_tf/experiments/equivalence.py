@@ -270,9 +270,10 @@ def batch_equivalence(
     """
     import tempfile
 
+    from softrl_tf.agents import A2CConfig
+    from softrl_tf.config import TrainConfig
     from softrl_tf.envs import make_env
     from softrl_tf.experiments.envs import prepare_env
-    from softrl_tf.training.config import A2CConfig, TrainConfig
     from softrl_tf.training.loop import train
 
     from tf_agents.environments import tf_py_environment

@@ -12,9 +12,8 @@ CartPole-v1 for 100k steps and two MinAtar games (Breakout, SpaceInvaders) for 2
 variants, several times costlier per step, 50k steps on CartPole-v1 and 80k on MinAtar. The
 paper's Atari runs were 10M-80M agent steps on 6-7 games. Hyperparameters (8 environments; an MLP
 64-64; A2C/soft-Q RMSProp 7e-4, 5 steps, tau 0.01, value coefficient 0.5; DQN Adam 1e-3, replay
-100k, batch 64, target copy every 500 updates) are pinned in this module (:data:`ACTOR_CRITIC`,
-:data:`DQN`, over the config classes' defaults) and are the same for every variant of an
-experiment, as in the paper.
+100k, batch 64, target copy every 500 updates) are the ``experiments`` preset of
+:mod:`softrl_tf.presets` and are the same for every variant of an experiment, as in the paper.
 """
 
 from __future__ import annotations
@@ -32,23 +31,6 @@ SEEDS = (0, 1, 2)
 CARTPOLE = "CartPole-v1"
 BREAKOUT = "MinAtar/Breakout-v1"
 SPACE_INVADERS = "MinAtar/SpaceInvaders-v1"
-
-# The hyperparameters are pinned here rather than taken from the agents' registry defaults, so that
-# the committed results stay reproducible when those defaults are retuned. Actor-critic: the
-# paper's A2C settings (RMSProp 7e-4, clip 0.5, c = 0.5, tau = 0.01, 5 steps) with a constant
-# learning rate. DQN: Adam 1e-3, ReLU MLP, clip 10, no double Q, target copy every 500 updates,
-# epsilon 1 -> 0.05.
-ACTOR_CRITIC = {"learning_rate": 7e-4, "lr_schedule": "constant"}
-DQN = {
-    "optimizer": "adam",
-    "learning_rate": 1e-3,
-    "lr_schedule": "constant",
-    "activation": "relu",
-    "max_grad_norm": 10.0,
-    "double_q": False,
-    "target_update_period": 500,
-    "epsilon_end": 0.05,
-}
 
 # Budgets in environment steps (over the 8 parallel environments).
 ON_POLICY_ENVS = (
@@ -83,7 +65,6 @@ ENTROPY_RETURNS = TrainingExperiment(
     ),
     envs=ON_POLICY_ENVS,
     seeds=SEEDS,
-    agent_overrides=ACTOR_CRITIC,
 )
 
 SOFT_DQN = TrainingExperiment(
@@ -96,7 +77,7 @@ SOFT_DQN = TrainingExperiment(
         "soft-lse with 5-step returns. Same epsilon-greedy exploration and hyperparameters for all."
     ),
     variants=(
-        Variant("dqn", "dqn", {"backup": "max"}, "max backup"),
+        Variant("dqn", "dqn", {}, "max backup"),
         Variant("soft-lse", "soft_dqn", {"backup": "logsumexp", "tau": 0.1}, "tau logsumexp"),
         Variant("soft-lme", "soft_dqn", {"backup": "logmeanexp", "tau": 0.1}, "tau logmeanexp"),
         Variant(
@@ -108,7 +89,6 @@ SOFT_DQN = TrainingExperiment(
     ),
     envs=DQN_ENVS,
     seeds=SEEDS,
-    agent_overrides=DQN,
 )
 
 SOFTQ_VS_A2C = TrainingExperiment(
@@ -143,7 +123,6 @@ SOFTQ_VS_A2C = TrainingExperiment(
     ),
     envs=ON_POLICY_ENVS,
     seeds=SEEDS,
-    agent_overrides=ACTOR_CRITIC,
 )
 
 ATARI_PONG = TrainingExperiment(

@@ -44,7 +44,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 from softrl_tf.experiments.specs import RunSpec, TrainingExperiment
-from softrl_tf.training.config import to_dict
 
 RUN_JSON = "run.json"
 CONFIG_JSON = "config.json"
@@ -86,8 +85,7 @@ def run_dir(results_dir: str, spec: RunSpec) -> str:
 
 def resolved_config(spec: RunSpec, directory: str) -> dict:
     """The ``config.json`` content that training ``spec`` in ``directory`` writes."""
-    train_config, agent_config = spec.resolve(directory)
-    return _jsonable({"train": to_dict(train_config), "agent": to_dict(agent_config)})
+    return _jsonable(spec.resolve(directory).to_dict())
 
 
 def _jsonable(value):
@@ -234,12 +232,12 @@ def execute_run(spec: RunSpec, results_dir: str) -> RunRecord:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     _write_json(record_path, record)
-    train_config, agent_config = spec.resolve(directory)
+    run_config = spec.resolve(directory)
     started = time.monotonic()
     status, message, result = "finished", "", None
     try:
         prepare_env(spec.env)
-        result = train(train_config, agent_config, resume=resume, progress=False)
+        result = train(run_config, resume=resume, progress=False)
     except TrainingInterrupted as interruption:
         status, message, result = "interrupted", str(interruption), interruption.result
     except Exception as error:  # noqa: BLE001 - recorded in run.json, reported by the runner

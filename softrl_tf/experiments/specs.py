@@ -4,9 +4,10 @@ A :class:`TrainingExperiment` is the product of its variants (an agent and confi
 environments (each with a step budget) and its seeds; :meth:`TrainingExperiment.runs` lists the
 :class:`RunSpec` s, and :meth:`RunSpec.resolve` turns one into the ``(TrainConfig, agent config)``
 pair that :func:`softrl_tf.training.loop.train` takes. Overrides apply in this order, later ones
-winning: the agent's registry defaults, the preset (``softrl_tf.training.presets``), the
-experiment's, the environment's, the variant's, and finally the run's own fields (environment,
-seed, budget, root dir, logging and checkpoint periods).
+winning: the config defaults, the preset (``softrl_tf.presets``; ``experiments`` unless the
+experiment names another), the experiment's, the environment's, the variant's, and finally the
+run's own fields (environment, seed, budget, root dir, logging and checkpoint periods), all
+through the one resolver, :func:`softrl_tf.presets.resolve`.
 
 A :class:`NumericExperiment` is a computation that is not a training run (exact enumeration, a
 least-squares identity); its function writes its own tables.
@@ -18,15 +19,14 @@ and the first two seeds.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from softrl_tf.agents import get_entry
-from softrl_tf.training.config import TrainConfig
-from softrl_tf.training.presets import PRESETS
+from softrl_tf.agents import get_agent_class
+from softrl_tf.config import RunConfig
+from softrl_tf.presets import resolve
 
 QUICK_SEEDS = 2
 
@@ -73,17 +73,6 @@ def env_slug(env: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", env)
 
 
-def _apply(config, overrides: Mapping[str, Any], what: str):
-    names = {f.name for f in dataclasses.fields(config)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ValueError(
-            f"{what}: {type(config).__name__} has no field(s) {', '.join(unknown)}; "
-            f"fields: {', '.join(sorted(names))}."
-        )
-    return dataclasses.replace(config, **dict(overrides))
-
-
 @dataclass(frozen=True)
 class RunSpec:
     """One training run of an experiment.
@@ -96,7 +85,7 @@ class RunSpec:
       seed: random seed.
       total_steps: environment steps.
       log_every_steps: metric-row period.
-      preset: a preset of ``softrl_tf.training.presets.PRESETS`` applied first, or None.
+      preset: a preset of ``softrl_tf.presets.PRESETS`` applied first.
       train_overrides, agent_overrides: the merged overrides (experiment, environment, variant).
       quick: whether this is the quick-mode version.
     """
@@ -108,7 +97,7 @@ class RunSpec:
     seed: int
     total_steps: int
     log_every_steps: int
-    preset: str | None = None
+    preset: str = "experiments"
     train_overrides: Mapping[str, Any] = field(default_factory=dict)
     agent_overrides: Mapping[str, Any] = field(default_factory=dict)
     quick: bool = False
@@ -118,41 +107,32 @@ class RunSpec:
         """The run directory's name: ``<variant>-<env slug>-s<seed>``."""
         return f"{self.variant}-{env_slug(self.env)}-s{self.seed}"
 
-    def resolve(self, root_dir: str) -> tuple[TrainConfig, Any]:
-        """``(TrainConfig, agent config)`` for :func:`softrl_tf.training.loop.train`.
+    def resolve(self, root_dir: str) -> RunConfig:
+        """The :class:`~softrl_tf.config.RunConfig` that :func:`softrl_tf.training.loop.train`
+        takes.
 
         Exports are off (the experiments keep metrics only); checkpoints are written five times
         per run (so that an interrupted run resumes from at most a fifth of its budget back), with
         the replay buffer for the off-policy agents (so that a resumed run continues with the
         same data).
+
+        Raises:
+          ConfigError: an override names a setting the run's agent does not use.
         """
-        entry = get_entry(self.agent)
-        train_config = TrainConfig(agent=self.agent)
-        agent_config = entry.default_config()
-        if self.preset is not None:
-            if self.preset not in PRESETS:
-                raise ValueError(
-                    f"{self.name}: unknown preset {self.preset!r}; presets: {sorted(PRESETS)}."
-                )
-            preset_train, preset_agent = PRESETS[self.preset](self.agent)
-            train_config = _apply(train_config, preset_train, f"{self.name} (preset)")
-            agent_config = _apply(agent_config, preset_agent, f"{self.name} (preset)")
-        train_config = _apply(train_config, self.train_overrides, self.name)
-        agent_config = _apply(agent_config, self.agent_overrides, self.name)
-        train_config = dataclasses.replace(
-            train_config,
-            agent=self.agent,
-            env=self.env,
-            seed=self.seed,
-            total_steps=self.total_steps,
-            root_dir=root_dir,
-            log_every_steps=self.log_every_steps,
-            checkpoint_every_steps=max(1, self.total_steps // 5),
-            keep_checkpoints=1,
-            checkpoint_replay_buffer=not entry.on_policy,
-            export=False,
-        )
-        return train_config, agent_config
+        overrides = {
+            **self.train_overrides,
+            **self.agent_overrides,
+            "env": self.env,
+            "seed": self.seed,
+            "total_steps": self.total_steps,
+            "root_dir": root_dir,
+            "log_every_steps": self.log_every_steps,
+            "checkpoint_every_steps": max(1, self.total_steps // 5),
+            "keep_checkpoints": 1,
+            "checkpoint_replay_buffer": not get_agent_class(self.agent).on_policy,
+            "export": False,
+        }
+        return resolve(self.agent, self.preset, overrides=overrides)
 
 
 @dataclass(frozen=True)
@@ -164,7 +144,7 @@ class TrainingExperiment:
       title: one line.
       description: what is compared and why (paper.md section).
       variants, envs, seeds: the product that makes the runs.
-      preset: a training preset applied to every run first, or None.
+      preset: the preset applied to every run first (``softrl_tf.presets``).
       train_overrides, agent_overrides: config fields set for every run.
     """
 
@@ -174,7 +154,7 @@ class TrainingExperiment:
     variants: tuple[Variant, ...]
     envs: tuple[EnvBudget, ...]
     seeds: tuple[int, ...]
-    preset: str | None = None
+    preset: str = "experiments"
     train_overrides: Mapping[str, Any] = field(default_factory=dict)
     agent_overrides: Mapping[str, Any] = field(default_factory=dict)
 

@@ -1,10 +1,12 @@
-"""The training command line, generated from the config dataclasses.
+"""The training command line, generated from the run's config dataclasses.
 
-Every field of :class:`~softrl_tf.training.config.TrainConfig` and of the chosen agent's config
-becomes a flag (``hidden_sizes`` -> ``--hidden-sizes 64,64``; booleans take ``--double-q`` /
-``--no-double-q``), documented by the field's help text. Values resolve in this order, later ones
-winning: the agent's registered defaults, the preset (``--preset``), the saved ``config.json`` of
-the run (with ``--resume``), the flags given.
+Every field of :class:`~softrl_tf.config.TrainConfig`, of the chosen agent's config and (for
+replay-based agents) of :class:`~softrl_tf.config.ReplayConfig` becomes a flag (``hidden_sizes``
+-> ``--hidden-sizes 64,64``; booleans take ``--double-q`` / ``--no-double-q``), documented by the
+field's help text, with the choices of ``Literal`` fields and the value the run will use as its
+default. Values resolve through :func:`softrl_tf.presets.resolve`: the defaults, the preset
+(``--preset``), the saved ``config.json`` of the run (with ``--resume``), the flags given. A flag
+that the chosen agent does not use is refused, naming the agents that use it.
 
 Exit status: 0 done; 2 bad input (one sentence on stderr, no traceback); 1 a training failure
 (non-finite loss, a crashed environment worker); 130 / 143 stopped by SIGINT / SIGTERM after a
@@ -21,23 +23,26 @@ import logging
 import os
 import shutil
 import sys
+import typing
 import warnings
 
-from softrl_tf.agents import AGENTS, get_entry
-from softrl_tf.training.config import ConfigError, TrainConfig
+from softrl_tf.agents import AGENTS
+from softrl_tf.config import ConfigError, RunConfig, choices, flag
+from softrl_tf.presets import PRESETS, agents_using, resolve, section_classes
 from softrl_tf.training.loop import (
     NonFiniteLossError,
     TrainingInterrupted,
     checkpoint_dir,
     train,
 )
-from softrl_tf.training.presets import PRESETS
 
 from absl import logging as absl_logging
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
 RUN_ARTIFACTS = ("checkpoints", "saved_model", "policy", "metrics.csv", "config.json")
+DEFAULT_AGENT = "softq"
+DEFAULT_ROOT_DIR = "runs/latest"
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -58,47 +63,53 @@ def _optional_float(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
 
 
-_PARSERS = {
-    "int": int,
-    "float": float,
-    "str": str,
-    "tuple[int, ...]": _int_tuple,
-    "float | None": _optional_float,
-}
+def _parser_of(config_class: type, name: str):
+    annotation = typing.get_type_hints(config_class)[name]
+    if choices(config_class, name) is not None:
+        return str
+    parsers = {int: int, float: float, str: str, tuple[int, ...]: _int_tuple}
+    if annotation in parsers:
+        return parsers[annotation]
+    if annotation == (float | None):
+        return _optional_float
+    raise TypeError(f"no flag parser for {config_class.__name__}.{name}: {annotation}")
 
 
-def _add_fields(group, config_class, skip=()) -> None:
+def _add_fields(group, config, skip=()) -> None:
+    """One flag per field of the config dataclass ``config``, its value shown as the default."""
+    config_class = type(config)
     for f in dataclasses.fields(config_class):
         if f.name in skip:
             continue
-        flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help", "")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        if f.type == "bool":
+        value = getattr(config, f.name)
+        allowed = choices(config_class, f.name)
+        if allowed is not None:
+            help_text = f"{help_text} One of: {' | '.join(allowed)}."
+        if isinstance(value, bool):
             group.add_argument(
-                flag,
+                flag(f.name),
                 dest=f.name,
                 action=argparse.BooleanOptionalAction,
                 default=argparse.SUPPRESS,
-                help=f"{help_text} (default: {default})",
+                help=f"{help_text} (default: {value})",
             )
             continue
-        if f.type not in _PARSERS:
-            raise TypeError(f"no flag parser for {config_class.__name__}.{f.name}: {f.type}")
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
         group.add_argument(
-            flag,
+            flag(f.name),
             dest=f.name,
-            type=_PARSERS[f.type],
+            type=_parser_of(config_class, f.name),
             default=argparse.SUPPRESS,
             metavar=f.name.upper(),
             help=f"{help_text} (default: {shown})",
         )
 
 
-def build_parser(agent: str = "softq") -> argparse.ArgumentParser:
-    """The full parser for ``agent``: training flags, then that agent's hyperparameters."""
-    entry = get_entry(agent)
+def build_parser(agent: str = DEFAULT_AGENT, preset: str | None = None) -> argparse.ArgumentParser:
+    """The full parser for ``agent``: training flags, then that agent's settings, each showing
+    the value a run with ``preset`` uses."""
+    run = resolve(agent, preset)
     parser = argparse.ArgumentParser(
         prog="train.py",
         description=(
@@ -106,17 +117,15 @@ def build_parser(agent: str = "softq") -> argparse.ArgumentParser:
             "checkpoint, evaluate, export. Flags shown are for --agent "
             f"{agent}; `--agent NAME --help` shows another agent's."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--agent",
-        default="softq",
-        help=f"Agent to train: {' | '.join(sorted(AGENTS))}.",
+        "--agent", default=DEFAULT_AGENT, help=f"Agent to train: {' | '.join(sorted(AGENTS))}."
     )
     parser.add_argument(
         "--preset",
         default=None,
-        help=f"Named settings applied under the flags: {' | '.join(PRESETS)}.",
+        help=f"Named settings applied under the flags: {' | '.join(PRESETS)} "
+        "(default: cartpole's tuning).",
     )
     parser.add_argument(
         "--resume",
@@ -128,57 +137,67 @@ def build_parser(agent: str = "softq") -> argparse.ArgumentParser:
         action="store_true",
         help="Delete a previous run's checkpoints, metrics and exports in --root-dir first.",
     )
-    _add_fields(parser.add_argument_group("training"), TrainConfig, skip=("agent",))
-    _add_fields(parser.add_argument_group(f"{agent} hyperparameters"), entry.config_class)
+    _add_fields(parser.add_argument_group("training"), run.train, skip=("agent",))
+    _add_fields(parser.add_argument_group(f"{agent} settings"), run.agent)
+    if run.replay is not None:
+        _add_fields(parser.add_argument_group("replay"), run.replay)
     return parser
 
 
-def parse_configs(argv: list[str]):
-    """``(TrainConfig, agent config, args)`` from command-line arguments.
+def _refuse_other_agents_flags(agent: str, argv: list[str]) -> None:
+    """A flag of another agent's settings is one sentence naming the agents that use it."""
+    own = {
+        f.name for cls in section_classes(agent).values() for f in dataclasses.fields(cls)
+    }
+    for token in argv:
+        if not token.startswith("--"):
+            continue
+        name = token[2:].split("=", 1)[0].replace("-", "_")
+        for candidate in (name, name[3:] if name.startswith("no_") else None):
+            if candidate and candidate not in own and agents_using(candidate):
+                raise ConfigError(
+                    f"{flag(candidate)} is not used by --agent={agent}; it is a setting of "
+                    f"{', '.join(agents_using(candidate))}."
+                )
+
+
+def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
+    """``(RunConfig, args)`` from command-line arguments.
 
     Raises:
-      ConfigError: unknown agent or preset, ``--resume`` with ``--overwrite``.
+      ConfigError: unknown agent or preset, a flag the agent does not use, ``--resume`` with
+        ``--overwrite``, a value out of range.
     """
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--agent", default="softq")
+    pre.add_argument("--agent", default=DEFAULT_AGENT)
+    pre.add_argument("--preset", default=None)
     known, _ = pre.parse_known_args(argv)
-    try:
-        entry = get_entry(known.agent)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    args = build_parser(known.agent).parse_args(argv)
+    if known.agent not in AGENTS:
+        raise ConfigError(
+            f"unknown agent {known.agent!r}; valid agents: {', '.join(sorted(AGENTS))}."
+        )
+    if known.preset is not None and known.preset not in PRESETS:
+        raise ConfigError(
+            f"unknown preset {known.preset!r}; valid presets: {', '.join(PRESETS)}."
+        )
+    _refuse_other_agents_flags(known.agent, argv)
+    args = build_parser(known.agent, known.preset).parse_args(argv)
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite contradict each other: give one of them.")
-
-    given = vars(args)
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    agent_fields = {f.name for f in dataclasses.fields(entry.config_class)}
-    train_values = {"agent": args.agent}
-    agent_values = dict(entry.defaults)
-    if args.preset is not None:
-        if args.preset not in PRESETS:
-            raise ConfigError(
-                f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}."
-            )
-        preset_train, preset_agent = PRESETS[args.preset](args.agent)
-        train_values.update(preset_train)
-        agent_values.update(preset_agent)
+    given = {
+        k: v for k, v in vars(args).items() if k not in ("agent", "preset", "resume", "overwrite")
+    }
+    saved = None
     if args.resume:
-        saved = _saved_config(given.get("root_dir", TrainConfig.root_dir))
-        if saved is not None:
-            if saved["train"].get("agent") != args.agent:
-                raise ConfigError(
-                    f"--resume: the run in {given.get('root_dir', TrainConfig.root_dir)!r} "
-                    f"trained {saved['train'].get('agent')!r}, not {args.agent!r}: pass "
-                    f"--agent={saved['train'].get('agent')}."
-                )
-            train_values.update(saved["train"])
-            agent_values.update(saved["agent"])
-    train_values.update({k: v for k, v in given.items() if k in train_fields})
-    agent_values.update({k: v for k, v in given.items() if k in agent_fields})
-    if "hidden_sizes" in agent_values:
-        agent_values["hidden_sizes"] = tuple(agent_values["hidden_sizes"])
-    return TrainConfig(**train_values), entry.config_class(**agent_values), args
+        root_dir = given.get("root_dir", DEFAULT_ROOT_DIR)
+        saved = _saved_config(root_dir)
+        trained = None if saved is None else saved.get("train", {}).get("agent")
+        if trained is not None and trained != args.agent:
+            raise ConfigError(
+                f"--resume: the run in {root_dir!r} trained {trained!r}, not {args.agent!r}: "
+                f"pass --agent={trained}."
+            )
+    return resolve(args.agent, args.preset, saved, given), args
 
 
 def _saved_config(root_dir: str) -> dict | None:
@@ -188,8 +207,8 @@ def _saved_config(root_dir: str) -> dict | None:
     try:
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
-        return {"train": dict(saved["train"]), "agent": dict(saved["agent"])}
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        return {name: dict(section) for name, section in saved.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ConfigError(f"--resume: {path} is unreadable ({error}).") from None
 
 
@@ -221,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     _quiet_logging()
     try:
-        config, agent_config, args = parse_configs(argv)
+        run, args = parse_configs(argv)
+        config = run.train
         ckpt_dir = checkpoint_dir(config.root_dir)
         if args.overwrite:
             _clear_run(config.root_dir)
@@ -230,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"--root-dir {config.root_dir!r} already holds a run: pass --resume to continue "
                 "it or --overwrite to start over."
             )
-        result = train(config, agent_config, resume=args.resume)
+        result = train(run, resume=args.resume)
     except ConfigError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

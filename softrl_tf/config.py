@@ -1,0 +1,250 @@
+"""Configuration machinery, the training and replay configs, and the one validator.
+
+TensorFlow-free: the command line, the presets and the results tools read configs before (or
+without) loading TensorFlow.
+
+Every configurable value is a dataclass field made with :func:`setting`: its default, its help text
+(the command line's ``--help``), and its rule (what values are allowed, in words and as a test) live
+in that one place. Choice lists are ``Literal`` types, so the command line's choices, the validation
+and the documentation all read the same list. :func:`validate` checks a whole config; :func:`check`
+checks single values against a config class's rules (agent constructors use it), so a value has
+one rule and one message wherever it is given.
+
+A run is configured by three sections: :class:`TrainConfig` (what to train on, for how long, where
+to write), the agent's own config (each agent module defines it, see ``softrl_tf.agents``) and,
+for replay-based agents, :class:`ReplayConfig`. :class:`RunConfig` bundles them; it is what
+``softrl_tf.presets.resolve`` returns and what ``config.json`` stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "Backend",
+    "ConfigError",
+    "ReplayConfig",
+    "RunConfig",
+    "TrainConfig",
+    "check",
+    "choices",
+    "field_types",
+    "flag",
+    "setting",
+    "to_dict",
+    "validate",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message is one sentence naming the input and the fix."""
+
+
+Rule = tuple[Callable[[Any], bool], str]
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _integer(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# Reusable rules: (test, what the value must be).
+INT_POSITIVE: Rule = (lambda v: _integer(v) and v >= 1, "an integer >= 1")
+INT_NONNEGATIVE: Rule = (lambda v: _integer(v) and v >= 0, "an integer >= 0")
+POSITIVE: Rule = (lambda v: _finite(v) and v > 0, "a finite number > 0")
+NONNEGATIVE: Rule = (lambda v: _finite(v) and v >= 0, "a finite number >= 0")
+UNIT_INTERVAL: Rule = (lambda v: _finite(v) and 0 <= v <= 1, "a number in [0, 1]")
+
+
+def setting(default, help: str, rule: Rule | None = None):  # noqa: A002 - reads best at call sites
+    """A config field: its default, its help text and its rule, in one place.
+
+    Mutable defaults become factories. ``rule`` is ``(test, description)``; ``Literal`` choice
+    fields need none (their type is their rule).
+    """
+    metadata = {"help": help, "rule": rule}
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@functools.cache
+def field_types(config_class: type) -> dict[str, Any]:
+    """Field name -> resolved type annotation of a config dataclass."""
+    return typing.get_type_hints(config_class)
+
+
+def choices(config_class: type, name: str) -> tuple | None:
+    """The allowed values of a ``Literal`` field, or ``None`` for any other field."""
+    annotation = field_types(config_class)[name]
+    if typing.get_origin(annotation) is Literal:
+        return typing.get_args(annotation)
+    return None
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a field: ``hidden_sizes`` -> ``--hidden-sizes``."""
+    return "--" + name.replace("_", "-")
+
+
+def _fields(config_class: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(config_class)}
+
+
+def check(config_class: type, **values) -> None:
+    """Checks single values against ``config_class``'s rules for those fields.
+
+    Raises:
+      ConfigError: for the first bad value: ``"--tau (tau) must be a finite number > 0, got -1."``.
+    """
+    fields = _fields(config_class)
+    for name, value in values.items():
+        allowed = choices(config_class, name)
+        where = f"{flag(name)} ({name})"
+        if allowed is not None:
+            if value not in allowed:
+                raise ConfigError(
+                    f"{where} must be one of {' | '.join(map(str, allowed))}, got {value!r}."
+                )
+            continue
+        rule = fields[name].metadata.get("rule")
+        if rule is None:
+            continue
+        test, what = rule
+        try:
+            ok = bool(test(value))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{where} must be {what}, got {value!r}.")
+
+
+def validate(*configs) -> None:
+    """Checks every field of the given config dataclasses (``None`` entries are skipped).
+
+    Raises:
+      ConfigError: for the first bad value, in one sentence naming the flag and the range.
+    """
+    for config in configs:
+        if config is None:
+            continue
+        check(type(config), **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
+
+
+def to_dict(config) -> dict:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+Backend = Literal["auto", "sync", "async", "parallel", "ale"]
+
+
+@dataclass
+class TrainConfig:
+    """What to train on, for how long, and where to write (every agent)."""
+
+    agent: str = setting("softq", "Agent name (see softrl_tf.agents.AGENTS).")
+    env: str = setting(
+        "CartPole-v1", "Gymnasium environment id with discrete actions, or an Atari id."
+    )
+    num_envs: int = setting(8, "Parallel environments.", INT_POSITIVE)
+    backend: Backend = setting("auto", "Environment backend.")
+    total_steps: int = setting(
+        100_000, "Environment steps to train for (over all environments).", INT_POSITIVE
+    )
+    seed: int = setting(
+        0, "Random seed (environments, network initialisation, action sampling).", INT_NONNEGATIVE
+    )
+    root_dir: str = setting("runs/latest", "Directory for metrics, checkpoints and exports.")
+    log_every_steps: int = setting(2_000, "Environment steps between metric rows.", INT_POSITIVE)
+    eval_every_steps: int = setting(
+        0, "Environment steps between greedy evaluations; 0 disables.", INT_NONNEGATIVE
+    )
+    eval_episodes: int = setting(10, "Episodes per evaluation.", INT_POSITIVE)
+    checkpoint_every_steps: int = setting(
+        20_000,
+        "Environment steps between checkpoints (one is also written at the end).",
+        INT_POSITIVE,
+    )
+    keep_checkpoints: int = setting(3, "How many recent checkpoints to keep.", INT_POSITIVE)
+    checkpoint_replay_buffer: bool = setting(
+        False, "Also checkpoint the replay buffer (soft_dqn, dqn); large for Atari."
+    )
+    export: bool = setting(True, "Write saved_model/ and policy/ exports at the end of training.")
+    diagnostics_every_updates: int = setting(
+        0,
+        "Updates between gradient-equivalence diagnostics (a2c, softq); 0 disables.",
+        INT_NONNEGATIVE,
+    )
+
+
+@dataclass
+class ReplayConfig:
+    """How a replay-based agent (soft_dqn, dqn) is fed: read by the off-policy training loop."""
+
+    replay_capacity: int = setting(
+        100_000, "Replay buffer capacity in transitions (all environments together).", INT_POSITIVE
+    )
+    batch_size: int = setting(64, "Replay minibatch size.", INT_POSITIVE)
+    learning_starts: int = setting(
+        1_000, "Environment steps collected before the first update.", INT_NONNEGATIVE
+    )
+    env_steps_per_update: int = setting(
+        1, "Environment steps (over all environments) per gradient update.", INT_POSITIVE
+    )
+
+
+@dataclass
+class RunConfig:
+    """The three sections of a run's configuration.
+
+    Attributes:
+      train: the :class:`TrainConfig`.
+      agent: the agent's own config dataclass (``AGENTS[train.agent].config_class``).
+      replay: a :class:`ReplayConfig` for replay-based agents, ``None`` for on-policy ones.
+    """
+
+    train: TrainConfig
+    agent: Any
+    replay: ReplayConfig | None = None
+
+    def __iter__(self):
+        """Unpacks as ``train_config, agent_config, replay_config``."""
+        return iter((self.train, self.agent, self.replay))
+
+    def sections(self) -> dict[str, Any]:
+        """Section name -> config dataclass, the sections that are set."""
+        out = {"train": self.train, "agent": self.agent}
+        if self.replay is not None:
+            out["replay"] = self.replay
+        return out
+
+    def to_dict(self) -> dict:
+        """The JSON-ready form stored as ``config.json``."""
+        return {name: to_dict(section) for name, section in self.sections().items()}
+
+
+def split_overrides(
+    overrides: Mapping[str, Any], sections: Mapping[str, type]
+) -> dict[str, dict[str, Any]]:
+    """Routes flat ``field -> value`` overrides to the section whose config has that field.
+
+    Returns:
+      section name -> overrides for it; fields that no section has are under ``None``.
+    """
+    routed: dict[str | None, dict[str, Any]] = {name: {} for name in sections}
+    routed[None] = {}
+    owners = {name: _fields(cls) for name, cls in sections.items()}
+    for key, value in overrides.items():
+        owner = next((name for name, fields in owners.items() if key in fields), None)
+        routed[owner][key] = value
+    return routed

@@ -1,0 +1,129 @@
+"""Checkpoints of a run: the agent, the run's counters and recent returns, optionally replay.
+
+``tf.train.CheckpointManager`` writes the checkpoint files first and the index file that names the
+latest checkpoint last (an atomic rename), so a crash mid-write leaves the previous checkpoint the
+latest. :class:`RunState` is the part of a run that is not the agent: environment steps, updates,
+finished episodes and the last 100 returns, as variables a checkpoint can hold.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+
+from softrl_tf.config import ConfigError
+
+import numpy as np
+import tensorflow as tf
+
+RETURN_WINDOW = 100
+
+
+def checkpoint_dir(root_dir: str) -> str:
+    """Where a run keeps its checkpoints: ``<root_dir>/checkpoints``."""
+    return os.path.join(root_dir, "checkpoints")
+
+
+def latest_checkpoint(root_dir: str) -> str | None:
+    """The latest checkpoint's path prefix in ``root_dir``, or ``None``."""
+    return tf.train.latest_checkpoint(checkpoint_dir(root_dir))
+
+
+def check_writable(root_dir: str) -> None:
+    """Raises a one-sentence ``ConfigError`` when ``root_dir`` cannot be created or written."""
+    try:
+        os.makedirs(root_dir, exist_ok=True)
+        probe = os.path.join(root_dir, ".write-test")
+        with open(probe, "w", encoding="utf-8") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise ConfigError(
+            f"--root-dir {root_dir!r} is not writable ({error.strerror}): choose another directory."
+        ) from None
+
+
+class RunState:
+    """A run's progress: counters and the last ``RETURN_WINDOW`` episode returns.
+
+    Attributes:
+      env_steps: environment steps taken (over all environments).
+      updates: gradient updates taken.
+      episodes: finished episodes.
+      recent: the last ``RETURN_WINDOW`` raw returns, oldest first.
+    """
+
+    def __init__(self):
+        self.env_steps = 0
+        self.updates = 0
+        self.episodes = 0
+        self.recent: collections.deque = collections.deque(maxlen=RETURN_WINDOW)
+        self._variables = {
+            "env_steps": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "updates": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "recent_returns": tf.Variable(tf.zeros([RETURN_WINDOW], tf.float64), trainable=False),
+            "recent_count": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "episodes": tf.Variable(0, dtype=tf.int64, trainable=False),
+        }
+
+    @property
+    def trackables(self) -> dict:
+        """The variables a ``tf.train.Checkpoint`` tracks."""
+        return dict(self._variables)
+
+    def store(self) -> None:
+        """Copies the Python counters into the variables (before a save)."""
+        v = self._variables
+        v["env_steps"].assign(self.env_steps)
+        v["updates"].assign(self.updates)
+        v["episodes"].assign(self.episodes)
+        padded = np.zeros(RETURN_WINDOW)
+        if self.recent:
+            padded[RETURN_WINDOW - len(self.recent) :] = list(self.recent)
+        v["recent_returns"].assign(padded)
+        v["recent_count"].assign(len(self.recent))
+
+    def load(self) -> None:
+        """Copies the variables into the Python counters (after a restore)."""
+        v = self._variables
+        self.env_steps = int(v["env_steps"].numpy())
+        self.updates = int(v["updates"].numpy())
+        self.episodes = int(v["episodes"].numpy())
+        count = int(v["recent_count"].numpy())
+        self.recent.clear()
+        self.recent.extend(v["recent_returns"].numpy()[RETURN_WINDOW - count :].tolist())
+
+
+class Checkpointer:
+    """Saves and restores the agent, the run state and any extra trackables of a run.
+
+    Args:
+      root_dir: the run directory (checkpoints go to :func:`checkpoint_dir`).
+      state: the run's :class:`RunState`.
+      keep: how many recent checkpoints to keep.
+      trackables: the agent and anything else to hold (e.g. ``replay_buffer``).
+    """
+
+    def __init__(self, root_dir: str, state: RunState, keep: int, **trackables):
+        self._state = state
+        checkpoint = tf.train.Checkpoint(**trackables, **state.trackables)
+        self._manager = tf.train.CheckpointManager(
+            checkpoint, checkpoint_dir(root_dir), max_to_keep=keep
+        )
+
+    @property
+    def latest(self) -> str | None:
+        """The latest checkpoint's path prefix, or ``None``."""
+        return self._manager.latest_checkpoint
+
+    def save(self) -> str:
+        """Writes a checkpoint numbered by the environment step; returns its path prefix."""
+        self._state.store()
+        return self._manager.save(checkpoint_number=self._state.env_steps)
+
+    def restore(self) -> str:
+        """Restores the latest checkpoint into the agent and the run state; returns its path."""
+        path = self._manager.latest_checkpoint
+        self._manager.checkpoint.restore(path).assert_existing_objects_matched()
+        self._state.load()
+        return path
