@@ -26,6 +26,7 @@ train: setup
 
 test: setup
 	$(PY) -m ruff check softrl_tf scripts tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2
 
 test-slow: setup
@@ -44,6 +45,7 @@ bench: setup
 
 lint: setup
 	$(PY) -m ruff check softrl_tf scripts tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m ruff format --check softrl_tf scripts tests benchmarks
 
 clean:

@@ -25,13 +25,14 @@ RUN_ONE = """
 import json, sys
 import softrl_tf
 from softrl_tf.agents import AGENTS
-from softrl_tf.training.config import TrainConfig
+from softrl_tf.config import TrainConfig
 from softrl_tf.training.loop import train
+from softrl_tf.presets import resolve
 agent, env, seed, max_steps, threshold, root = sys.argv[1:7]
 config = TrainConfig(agent=agent, env=env, seed=int(seed), total_steps=int(max_steps),
                      root_dir=root, log_every_steps=10_000, checkpoint_every_steps=10**9,
                      export=False)
-result = train(config, AGENTS[agent].default_config(), progress=False, handle_signals=False)
+result = train(config, resolve(agent).agent, progress=False, handle_signals=False)
 print(json.dumps({"steps": result.steps_to_threshold(float(threshold)),
                   "final_mean100": result.mean_return()}))
 """

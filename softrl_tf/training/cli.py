@@ -146,9 +146,7 @@ def build_parser(agent: str = DEFAULT_AGENT, preset: str | None = None) -> argpa
 
 def _refuse_other_agents_flags(agent: str, argv: list[str]) -> None:
     """A flag of another agent's settings is one sentence naming the agents that use it."""
-    own = {
-        f.name for cls in section_classes(agent).values() for f in dataclasses.fields(cls)
-    }
+    own = {f.name for cls in section_classes(agent).values() for f in dataclasses.fields(cls)}
     for token in argv:
         if not token.startswith("--"):
             continue
@@ -177,9 +175,7 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
             f"unknown agent {known.agent!r}; valid agents: {', '.join(sorted(AGENTS))}."
         )
     if known.preset is not None and known.preset not in PRESETS:
-        raise ConfigError(
-            f"unknown preset {known.preset!r}; valid presets: {', '.join(PRESETS)}."
-        )
+        raise ConfigError(f"unknown preset {known.preset!r}; valid presets: {', '.join(PRESETS)}.")
     _refuse_other_agents_flags(known.agent, argv)
     args = build_parser(known.agent, known.preset).parse_args(argv)
     if args.resume and args.overwrite:

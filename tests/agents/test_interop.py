@@ -10,6 +10,7 @@ and the LAST -> FIRST boundary items.
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf import envs
 from softrl_tf.agents import AGENTS, build_agent
+from softrl_tf.presets import resolve
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ def tf_env():
 
 def _agent(name, tf_env):
     tf.keras.utils.set_random_seed(0)
-    config = _small(AGENTS[name].default_config())
+    config = _small(resolve(name).agent)
     agent = build_agent(
         name, config, tf_env.time_step_spec(), tf_env.action_spec(), total_updates=10
     )

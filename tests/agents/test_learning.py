@@ -11,8 +11,8 @@ Run: ``.venv/bin/python -m pytest -m slow -s tests/agents/test_learning.py``.
 import csv
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
-from softrl_tf.agents import AGENTS
-from softrl_tf.training.config import TrainConfig
+from softrl_tf.config import TrainConfig
+from softrl_tf.presets import resolve
 from softrl_tf.training.loop import train
 
 import pytest
@@ -52,7 +52,7 @@ def test_cartpole_reaches_195_within_budget(name, tmp_path):
             checkpoint_every_steps=budget,
             export=False,
         ),
-        AGENTS[name].default_config(),
+        resolve(name).agent,
         progress=False,
     )
     reached = first_step_at(tmp_path, THRESHOLD)

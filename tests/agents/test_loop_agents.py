@@ -6,7 +6,7 @@ import math
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf.agents import AGENTS, A2CAgent, SoftQAgent
-from softrl_tf.training.config import TrainConfig
+from softrl_tf.presets import resolve
 from softrl_tf.training.loop import train
 
 import numpy as np
@@ -24,15 +24,14 @@ def _rows(root):
 
 @pytest.mark.parametrize("name", sorted(AGENTS))
 def test_train_runs_every_agent_and_logs_diagnostics_for_on_policy_ones(name, tmp_path):
-    config = AGENTS[name].default_config()
-    config.hidden_sizes = (16,)
+    overrides = {"hidden_sizes": (16,)}
     if not AGENTS[name].on_policy:
-        config.learning_starts = 64
-        config.batch_size = 16
+        overrides.update(learning_starts=64, batch_size=16)
     root = tmp_path / name
-    result = train(
-        TrainConfig(
-            agent=name,
+    run = resolve(
+        name,
+        overrides=dict(
+            overrides,
             num_envs=4,
             total_steps=480,
             root_dir=str(root),
@@ -40,9 +39,8 @@ def test_train_runs_every_agent_and_logs_diagnostics_for_on_policy_ones(name, tm
             export=False,
             diagnostics_every_updates=3,
         ),
-        config,
-        progress=False,
     )
+    result = train(run, progress=False)
     assert result.env_steps == 480 and result.updates > 0
     rows = _rows(root)
     assert len(rows) == 6

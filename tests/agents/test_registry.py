@@ -1,9 +1,23 @@
 """The AGENTS registry and build_agent: every entry builds a working agent from its config."""
 
+import dataclasses
+
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
-from softrl_tf.agents import AGENTS, A2CAgent, SoftDQNAgent, SoftQAgent, build_agent, get_entry
-from softrl_tf.training.config import A2CConfig, SoftDQNConfig, SoftQConfig
-from softrl_tf.training.presets import PRESETS
+from softrl_tf.agents import (
+    AGENTS,
+    A2CAgent,
+    A2CConfig,
+    DQNAgent,
+    DQNConfig,
+    SoftDQNAgent,
+    SoftDQNConfig,
+    SoftQAgent,
+    SoftQConfig,
+    build_agent,
+    get_agent_class,
+)
+from softrl_tf.config import ConfigError
+from softrl_tf.presets import resolve
 
 import pytest
 import tensorflow as tf
@@ -15,54 +29,67 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
 
 
-def test_registry_names_classes_and_config_classes():
-    assert set(AGENTS) == {"a2c", "softq", "soft_dqn", "dqn"}
+def test_registry_maps_names_to_agent_classes_that_carry_their_config_class():
     expected = {
         "a2c": (A2CAgent, A2CConfig, True),
         "softq": (SoftQAgent, SoftQConfig, True),
         "soft_dqn": (SoftDQNAgent, SoftDQNConfig, False),
-        "dqn": (SoftDQNAgent, SoftDQNConfig, False),
+        "dqn": (DQNAgent, DQNConfig, False),
     }
+    assert set(AGENTS) == set(expected)
     for name, (agent_class, config_class, on_policy) in expected.items():
-        entry = AGENTS[name]
-        assert entry.agent_class is agent_class
-        assert type(entry.default_config()) is config_class
-        assert entry.on_policy is on_policy
-    # default_config() returns a fresh dataclass each time.
-    config = AGENTS["a2c"].default_config()
-    config.tau = 0.5
-    assert AGENTS["a2c"].default_config().tau != 0.5
+        assert AGENTS[name] is agent_class
+        assert agent_class.config_class is config_class
+        assert agent_class.on_policy is on_policy
+        assert type(resolve(name).agent) is config_class
+
+
+def test_siblings_do_not_inherit_each_others_settings():
+    """softq has no entropy_mode or value_coef; dqn has no temperature or soft backup."""
+    names = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (A2CConfig, SoftQConfig)}
+    assert {"entropy_mode", "value_coef"} <= names[A2CConfig]
+    assert not {"entropy_mode", "value_coef"} & names[SoftQConfig]
+    assert not issubclass(SoftQAgent, A2CAgent) and not issubclass(A2CAgent, SoftQAgent)
+    dqn = {f.name for f in dataclasses.fields(DQNConfig)}
+    assert not {"tau", "backup", "exploration"} & dqn
+    replay = {"replay_capacity", "batch_size", "learning_starts", "env_steps_per_update"}
+    assert not replay & dqn
 
 
 @pytest.mark.parametrize("name", sorted(AGENTS))
 def test_build_agent_from_the_default_config(name):
-    config = AGENTS[name].default_config()
+    config = resolve(name).agent
     agent = build_agent(name, config, TIME_STEP_SPEC, ACTION_SPEC, total_updates=100)
     assert isinstance(agent, tf_agent.TFAgent)
     assert isinstance(agent.policy, tf_policy.TFPolicy)
     assert isinstance(agent.collect_policy, tf_policy.TFPolicy)
     assert agent.train_sequence_length == config.n_steps + 1
-    assert agent.tau == config.tau
+    if hasattr(config, "tau"):
+        assert agent.tau == config.tau
     assert agent.train_step_counter.dtype == tf.int64
 
 
 def test_build_agent_passes_the_config_through():
-    config = AGENTS["softq"].default_config()
+    config = resolve("softq").agent
     config.value_scale, config.advantage_scale, config.n_steps = 0.25, 3.0, 7
     agent = build_agent("softq", config, TIME_STEP_SPEC, ACTION_SPEC, total_updates=10)
     assert (agent._value_scale, agent._advantage_scale, agent._n_steps) == (0.25, 3.0, 7)
-    config = AGENTS["a2c"].default_config()
+    config = resolve("a2c").agent
     config.entropy_mode, config.value_coef = "naive", 0.75
     agent = build_agent("a2c", config, TIME_STEP_SPEC, ACTION_SPEC, total_updates=10)
     assert (agent._entropy_mode, agent._value_coef) == ("naive", 0.75)
-    config = AGENTS["dqn"].default_config()
-    config.double_q, config.exploration = False, "boltzmann"
+    config = resolve("dqn").agent
+    config.double_q = False
     agent = build_agent("dqn", config, TIME_STEP_SPEC, ACTION_SPEC, total_updates=10)
     assert (agent._backup, agent._double_q) == ("max", False)
+    config = resolve("soft_dqn").agent
+    config.backup, config.exploration = "logmeanexp", "boltzmann"
+    agent = build_agent("soft_dqn", config, TIME_STEP_SPEC, ACTION_SPEC, total_updates=10)
+    assert agent._backup == "logmeanexp"
 
 
 def test_linear_learning_rate_decays_to_zero_over_total_updates():
-    config = AGENTS["a2c"].default_config()
+    config = resolve("a2c").agent
     assert config.lr_schedule == "linear"
     agent = build_agent("a2c", config, TIME_STEP_SPEC, ACTION_SPEC, total_updates=40)
     schedule = tf.keras.optimizers.schedules.deserialize(
@@ -74,8 +101,8 @@ def test_linear_learning_rate_decays_to_zero_over_total_updates():
 
 
 def test_registry_errors():
-    with pytest.raises(ValueError, match="valid agents: a2c, dqn, soft_dqn, softq"):
-        get_entry("ppo")
+    with pytest.raises(ConfigError, match="valid agents: a2c, dqn, soft_dqn, softq"):
+        get_agent_class("ppo")
     with pytest.raises(TypeError, match="SoftQConfig"):
         build_agent("softq", A2CConfig(), TIME_STEP_SPEC, ACTION_SPEC, total_updates=10)
 
@@ -84,11 +111,9 @@ def test_registry_errors():
 def test_atari_preset_builds_the_papers_a2c_setting_and_trains_on_uint8_frames(name):
     """paper.md section 3.1: 16 envs, 5 steps, RMSProp 7e-4 (rho 0.99, eps 1e-5) decayed
     linearly, clip 0.5, value coefficient 0.5, tau 0.01, Nature CNN over uint8 frames."""
-    train_overrides, agent_overrides = PRESETS["atari"](name)
-    assert train_overrides["num_envs"] == 16
-    config = AGENTS[name].default_config()
-    for key, value in agent_overrides.items():
-        setattr(config, key, value)
+    run = resolve(name, "atari")
+    assert run.train.num_envs == 16
+    config = run.agent
     frames = tensor_spec.BoundedTensorSpec([84, 84, 4], tf.uint8, 0, 255, name="observation")
     actions = tensor_spec.BoundedTensorSpec([], tf.int64, 0, 5, name="action")
     agent = build_agent(name, config, ts.time_step_spec(frames), actions, total_updates=1000)

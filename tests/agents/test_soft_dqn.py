@@ -7,6 +7,7 @@ import math
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf.agents import AGENTS, SoftDQNAgent, build_agent
 from softrl_tf.policies import BoltzmannPolicy
+from softrl_tf.presets import resolve
 
 import numpy as np
 import pytest
@@ -242,13 +243,15 @@ def test_boltzmann_exploration_samples_softmax_q_over_tau():
 
 
 def test_registry_dqn_is_soft_dqn_with_the_max_backup():
-    assert AGENTS["dqn"].agent_class is AGENTS["soft_dqn"].agent_class is SoftDQNAgent
-    dqn_config = AGENTS["dqn"].default_config()
-    soft_config = AGENTS["soft_dqn"].default_config()
-    assert dqn_config.backup == "max" and soft_config.backup == "logsumexp"
+    assert issubclass(AGENTS["dqn"], SoftDQNAgent) and AGENTS["soft_dqn"] is SoftDQNAgent
+    dqn_config = resolve("dqn").agent
+    soft_config = resolve("soft_dqn").agent
+    assert not hasattr(dqn_config, "backup") and not hasattr(dqn_config, "tau")
+    assert soft_config.backup == "logsumexp"
+    expected = {"dqn": "max", "soft_dqn": "logsumexp"}
     for name, config in (("dqn", dqn_config), ("soft_dqn", soft_config)):
         agent = build_agent(name, config, TIME_STEP_SPEC, ACTION_SPEC, total_updates=100)
-        assert agent._backup == config.backup
+        assert agent._backup == expected[name]
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,11 @@
 """Experiment specifications: run names, override order, quick mode, and the registry."""
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
-from softrl_tf.agents import AGENTS, get_entry
+from softrl_tf import presets
+from softrl_tf.agents import A2CConfig, SoftDQNConfig
+from softrl_tf.config import validate
 from softrl_tf.experiments import registry
 from softrl_tf.experiments.specs import EnvBudget, RunSpec, TrainingExperiment, Variant
-from softrl_tf.training.config import A2CConfig, SoftDQNConfig, validate
 
 import pytest
 
@@ -52,14 +53,15 @@ def test_runs_names_and_quick_mode():
     ]
 
 
-def test_override_order_registry_then_experiment_then_env_then_variant_then_run():
+def test_override_order_preset_then_experiment_then_env_then_variant_then_run():
     run = _experiment().runs()[0]
-    train, agent = run.resolve("/tmp/x")
+    train, agent, replay = run.resolve("/tmp/x")
+    assert replay is None
     assert isinstance(agent, A2CConfig)
     assert agent.tau == 0.3 and agent.n_steps == 7  # variant beats env and experiment
     assert agent.gamma == 0.9  # env beats experiment
-    assert agent.value_coef == 0.25  # experiment beats the registry default (0.5)
-    assert agent.learning_rate == get_entry("a2c").default_config().learning_rate  # registry
+    assert agent.value_coef == 0.25  # experiment beats the default (0.5)
+    assert agent.learning_rate == presets.experiments("a2c")["learning_rate"]  # preset
     assert train.num_envs == 3 and train.backend == "sync"
     assert (train.env, train.seed, train.total_steps, train.root_dir) == (
         "MinAtar/Breakout-v1",
@@ -83,17 +85,17 @@ def test_preset_comes_first_and_off_policy_checkpoints_the_replay_buffer():
         preset="atari",
         agent_overrides={"batch_size": 8},
     )
-    train, agent = run.resolve("/tmp/x")
+    train, agent, replay = run.resolve("/tmp/x")
     assert isinstance(agent, SoftDQNConfig)
-    assert agent.torso == "nature_cnn" and agent.replay_capacity == 1_000_000  # the preset
-    assert agent.batch_size == 8  # overrides beat the preset
+    assert agent.torso == "nature_cnn" and replay.replay_capacity == 1_000_000  # the preset
+    assert replay.batch_size == 8  # overrides beat the preset
     assert train.env == "CartPole-v1" and train.total_steps == 100  # the run beats the preset
     assert train.checkpoint_replay_buffer is True
 
 
 def test_unknown_fields_and_presets_are_errors():
     run = RunSpec("e", "v", "a2c", "CartPole-v1", 0, 100, 10, agent_overrides={"backup": "max"})
-    with pytest.raises(ValueError, match="A2CConfig has no field.*backup"):
+    with pytest.raises(ValueError, match="--backup.*not used by --agent=a2c.*soft_dqn"):
         run.resolve("/tmp/x")
     with pytest.raises(ValueError, match="unknown preset 'nope'"):
         RunSpec("e", "v", "a2c", "CartPole-v1", 0, 100, 10, preset="nope").resolve("/tmp/x")
@@ -130,21 +132,24 @@ def test_registry_experiments_are_valid():
 
 
 def test_registry_experiments_pin_their_hyperparameters(monkeypatch):
-    """Retuning the agents' registry defaults does not change the experiments' configurations
+    """Retuning the default (cartpole) preset does not change the experiments' configurations
     (which would make the committed results stale)."""
     before = {
         name: [run.resolve("/x") for run in registry.EXPERIMENTS[name].runs()]
         for name in ("entropy_returns", "soft_dqn", "softq_vs_a2c")
     }
-    for agent in ("a2c", "softq", "soft_dqn", "dqn"):
-        entry = AGENTS[agent]
-        changed = {**entry.defaults, "learning_rate": 0.123, "lr_schedule": "linear"}
-        if not entry.on_policy:
+
+    def retuned(agent):
+        changed = {"learning_rate": 0.123, "lr_schedule": "linear"}
+        if agent in ("soft_dqn", "dqn"):
             changed.update(double_q=True, target_update_period=7, epsilon_end=0.2)
-        monkeypatch.setitem(AGENTS, agent, entry._replace(defaults=changed))
+        return changed
+
+    monkeypatch.setitem(presets.PRESETS, "cartpole", retuned)
+    assert presets.resolve("a2c").agent.learning_rate == 0.123
     for name, configs in before.items():
         assert [run.resolve("/x") for run in registry.EXPERIMENTS[name].runs()] == configs
-    _, agent = registry.ENTROPY_RETURNS.runs()[0].resolve("/x")
+    _, agent, _ = registry.ENTROPY_RETURNS.runs()[0].resolve("/x")
     assert (agent.learning_rate, agent.lr_schedule) == (7e-4, "constant")
-    _, agent = registry.SOFT_DQN.runs()[0].resolve("/x")
+    _, agent, _ = registry.SOFT_DQN.runs()[0].resolve("/x")
     assert (agent.learning_rate, agent.double_q, agent.target_update_period) == (1e-3, False, 500)

@@ -122,13 +122,25 @@ BAD_INPUTS = [
     (["--agent=ppo"], "unknown agent 'ppo'; valid agents: a2c, dqn, soft_dqn, softq"),
     (["--env=Pendulum-v1"], "Discrete action space"),
     (["--env=CartPol-v1"], "did you mean 'CartPole-v1'"),
-    (["--tau=0"], "--tau must be a number > 0, got 0.0"),
-    (["--tau=-0.5"], "--tau must be a number > 0"),
-    (["--n-steps=0"], "--n-steps must be an integer >= 1, got 0"),
-    (["--learning-rate=-1e-3"], "--learning-rate must be a number > 0"),
-    (["--num-envs=0"], "--num-envs must be an integer >= 1, got 0"),
-    (["--gamma=1.5"], "--gamma must be a number in [0, 1]"),
-    (["--entropy-mode=fancy"], "--entropy-mode must be one of naive | proper"),
+    (["--tau=0"], "--tau (tau) must be a finite number > 0, got 0.0"),
+    (["--tau=-0.5"], "--tau (tau) must be a finite number > 0"),
+    (["--tau=inf"], "--tau (tau) must be a finite number > 0, got inf"),
+    (["--n-steps=0"], "--n-steps (n_steps) must be an integer >= 1, got 0"),
+    (["--learning-rate=-1e-3"], "--learning-rate (learning_rate) must be a finite number > 0"),
+    (["--learning-rate=inf"], "--learning-rate (learning_rate) must be a finite number > 0"),
+    (["--num-envs=0"], "--num-envs (num_envs) must be an integer >= 1, got 0"),
+    (["--seed=-1"], "--seed (seed) must be an integer >= 0, got -1"),
+    (["--gamma=1.5"], "--gamma (gamma) must be a number in [0, 1]"),
+    (["--agent=a2c", "--entropy-mode=fancy"], "--entropy-mode (entropy_mode) must be one of naive"),
+    (["--prior=0.9,0.2"], "--prior (prior) must be uniform, counting, or comma-separated"),
+    # A setting of another agent is refused, naming the agents that use it.
+    (
+        ["--entropy-mode=naive"],
+        "--entropy-mode is not used by --agent=softq; it is a setting of a2c",
+    ),
+    (["--agent=dqn", "--tau=0.1"], "--tau is not used by --agent=dqn; it is a setting of a2c, "),
+    (["--agent=a2c", "--batch-size=8"], "--batch-size is not used by --agent=a2c; it is a setting"),
+    (["--agent=a2c", "--no-double-q"], "--double-q is not used by --agent=a2c"),
     (["--preset=mujoco"], "unknown preset 'mujoco'"),
     (["--resume"], "--resume: there is no checkpoint in"),
     (["--resume", "--overwrite"], "--resume and --overwrite contradict each other"),
@@ -177,12 +189,33 @@ def test_help_documents_every_field():
 
 
 def test_precedence_defaults_preset_flags():
-    train, agent, _ = cli.parse_configs(["--agent=a2c", "--preset=atari", "--tau=0.05"])
+    (train, agent, _), _ = cli.parse_configs(["--agent=a2c", "--preset=atari", "--tau=0.05"])
     assert train.env == "PongNoFrameskip-v4" and train.num_envs == 16  # preset
     assert agent.lr_schedule == "linear" and agent.learning_rate == 7e-4  # preset
     assert agent.tau == 0.05  # the flag beats the preset
-    train, agent, _ = cli.parse_configs(["--agent=dqn"])
-    assert agent.backup == "max"  # the registry's defaults for dqn
+    (train, agent, replay), _ = cli.parse_configs(["--agent=dqn"])
+    assert agent.double_q is True and replay.batch_size == 64  # the default (cartpole) preset
+
+
+def test_help_shows_the_values_a_run_uses():
+    """The default preset's tuned learning rate, not the dataclass default."""
+    text = " ".join(cli.build_parser("a2c").format_help().split())
+    assert "Initial learning rate. (default: 0.01)" in text
+    assert "(default: linear)" in text
+    text = " ".join(cli.build_parser("a2c", "atari").format_help().split())
+    assert "Initial learning rate. (default: 0.0007)" in text
+
+
+def test_resume_keeps_the_saved_config_and_flags_still_win(tmp_path):
+    root = tmp_path / "run"
+    root.mkdir()
+    (root / "config.json").write_text(
+        json.dumps({"train": {"agent": "a2c", "num_envs": 3}, "agent": {"tau": 0.2}})
+    )
+    (train, agent, _), _ = cli.parse_configs(
+        ["--agent=a2c", f"--root-dir={root}", "--resume", "--n-steps=7"]
+    )
+    assert (train.num_envs, agent.tau, agent.n_steps) == (3, 0.2, 7)
 
 
 class NanRewardAfter(gymnasium.Wrapper):

@@ -1,0 +1,76 @@
+"""The one resolver: defaults -> preset -> saved config -> overrides, and every preset valid."""
+
+import dataclasses
+
+import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf.agents import AGENTS
+from softrl_tf.config import ConfigError, ReplayConfig
+from softrl_tf.presets import PRESETS, agents_using, resolve
+
+import pytest
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("agent", sorted(AGENTS))
+def test_every_preset_resolves_for_every_agent(agent, preset):
+    run = resolve(agent, preset)
+    assert type(run.agent) is AGENTS[agent].config_class
+    assert (run.replay is None) == AGENTS[agent].on_policy
+
+
+def test_order_defaults_then_preset_then_saved_then_overrides():
+    defaults = AGENTS["a2c"].config_class()
+    run = resolve("a2c")
+    assert run.agent.learning_rate == 1e-2 != defaults.learning_rate  # the default preset
+    assert run.agent.gamma == defaults.gamma  # a dataclass default nothing changes
+    saved = {"train": {"agent": "a2c", "num_envs": 3}, "agent": {"learning_rate": 0.5, "tau": 0.2}}
+    run = resolve("a2c", "cartpole", saved, {"tau": 0.3})
+    assert run.train.num_envs == 3 and run.agent.learning_rate == 0.5  # saved beats the preset
+    assert run.agent.tau == 0.3  # overrides beat the saved config
+
+
+def test_saved_configs_of_older_layouts_are_read():
+    """Replay settings once lived in the agent's section, and dqn once had a tau."""
+    saved = {"train": {"agent": "dqn"}, "agent": {"tau": 0.1, "batch_size": 7, "n_steps": 2}}
+    run = resolve("dqn", saved=saved)
+    assert run.replay.batch_size == 7 and run.agent.n_steps == 2
+    assert not hasattr(run.agent, "tau")
+
+
+def test_an_override_the_agent_does_not_use_is_refused_naming_who_uses_it():
+    with pytest.raises(ConfigError, match=r"--entropy-mode .*not used by --agent=softq.*a2c\."):
+        resolve("softq", overrides={"entropy_mode": "naive"})
+    with pytest.raises(ConfigError, match="--tau .*not used by --agent=dqn"):
+        resolve("dqn", overrides={"tau": 0.1})
+    with pytest.raises(ConfigError, match="not a setting of any agent"):
+        resolve("a2c", overrides={"learning_rat": 0.1})
+
+
+def test_replay_settings_belong_to_the_replay_agents_only():
+    replay = {f.name for f in dataclasses.fields(ReplayConfig)}
+    for name in replay:
+        assert agents_using(name) == ["dqn", "soft_dqn"]
+
+
+def test_preset_values_are_validated():
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        resolve("a2c", "nope")
+    with pytest.raises(ConfigError, match="--tau"):
+        resolve("a2c", overrides={"tau": -1.0})
+
+
+def test_atari_preset_is_the_papers_setting():
+    a2c = resolve("a2c", "atari")
+    assert (a2c.train.num_envs, a2c.agent.torso, a2c.agent.learning_rate) == (
+        16,
+        "nature_cnn",
+        7e-4,
+    )
+    assert (a2c.agent.tau, a2c.agent.value_coef, a2c.agent.max_grad_norm) == (0.01, 0.5, 0.5)
+    soft = resolve("soft_dqn", "atari")
+    assert (soft.agent.tau, soft.replay.replay_capacity, soft.replay.learning_starts) == (
+        0.1,
+        1_000_000,
+        50_000,
+    )
+    assert resolve("dqn", "atari").agent.double_q is True
