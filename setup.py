@@ -56,7 +56,13 @@ setup(
         "wrapt>=1.11",
         "tqdm>=4.60",
     ],
-    extras_require={"atari": ATARI, "video": VIDEO, "notebooks": NOTEBOOKS, "dev": DEV},
+    extras_require={
+        "atari": ATARI,
+        "minatar": ["minatar>=1.0.15"],
+        "video": VIDEO,
+        "notebooks": NOTEBOOKS,
+        "dev": DEV,
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -1,6 +1,6 @@
 """Measuring the policy-gradient / soft-Q-learning equivalence on real batches.
 
-The paper's main result (paper.md section 2.6): on a batch collected from the Boltzmann policy of
+The paper's main result (docs/theory.md §6): on a batch collected from the Boltzmann policy of
 the current network, with targets held fixed,
 
     unscaled soft-Q loss:       E grad L_Q = tau * E grad(L_PG + L_V / tau)
@@ -10,10 +10,10 @@ the current network, with targets held fixed,
 where L_PG and L_V are the policy and value losses of the proper entropy-regularised A2C
 (:func:`softrl_tf.losses.a2c_loss`, ``extra.policy_loss`` and ``extra.value_loss``). The identity
 holds in expectation only: per sample the two gradients differ by a zero-mean term proportional to
-tau (ell_t - KL_t) (paper.md T9), so on one on-policy batch the relative error shrinks roughly like
-1/sqrt(samples), and it is small already when tau is small against the advantages. A broken
-precondition (off-policy or epsilon-greedy actions, gradients through the targets, different
-horizons or bootstraps on the two sides) leaves a bias that does not shrink.
+tau (ell_t - KL_t) (docs/theory.md T9), so on one on-policy batch the relative error shrinks
+roughly like 1/sqrt(samples), and it is small already when tau is small against the advantages.
+A broken precondition (off-policy or epsilon-greedy actions, gradients through the targets,
+different horizons or bootstraps on the two sides) leaves a bias that does not shrink.
 :func:`gradient_equivalence` measures one batch given the three losses as callables;
 :func:`batch_gradient_equivalence` builds them from a network and a batch with
 :mod:`softrl_tf.losses`; :func:`mean_gradient_equivalence` compares the gradients averaged over
@@ -62,7 +62,7 @@ def equivalence_weights(tau, value_coef=None, advantage_scale=None):
     value_weight * E grad L_V.
 
     The soft-Q gradient is ``(c grad V + k grad A)(Q - y)`` with A = tau log(pi / prior), which
-    gives pg_weight = k * tau and value_weight = c (paper.md sections 2.6, 2.9).
+    gives pg_weight = k * tau and value_weight = c (docs/theory.md §6.3).
 
     Args:
       tau: temperature.

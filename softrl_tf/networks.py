@@ -1,8 +1,8 @@
 """Networks of the paper's experiments, as TF-Agents networks over Keras 2 (``tf_keras``) layers.
 
 - :func:`build_torso`: the shared feature extractor. The Nature CNN of DQN/A2C for image
-  observations (paper.md §3.1: conv 32x8x8 s4 -> 64x4x4 s2 -> 64x3x3 s1 -> FC 512 ReLU), an MLP
-  otherwise.
+  observations (as in OpenAI baselines' A2C, which paper §6.1 used: conv 32x8x8 s4 -> 64x4x4 s2
+  -> 64x3x3 s1 -> FC 512 ReLU), an MLP otherwise.
 - :class:`ActorCriticNetwork`: the A2C network, one torso with a policy-logit head and a value head
   (paper §6.1, §6.3); ``(logits, value)``.
 - :class:`QNetwork`: one torso with a linear Q head; DQN and soft DQN (paper §6.2).
@@ -160,7 +160,8 @@ def build_torso(
     Args:
       observation_spec: spec of one observation (no batch dimension).
       torso: ``"nature_cnn"``: conv 32x8x8 stride 4 -> 64x4x4 s2 -> 64x3x3 s1 -> Flatten -> Dense
-        512, all ReLU (paper.md §3.1; ``hidden_sizes`` and ``activation`` are ignored), F = 512;
+        512, all ReLU (OpenAI baselines' A2C, which paper §6.1 used; ``hidden_sizes`` and
+        ``activation`` are ignored), F = 512;
         ``"mlp"``: Flatten -> one Dense layer per entry of ``hidden_sizes`` with ``activation``,
         F = ``hidden_sizes[-1]`` (or the flattened observation size when ``hidden_sizes`` is
         empty); ``"auto"``: the Nature CNN for rank-3 observations of at least 36x36 pixels
@@ -336,7 +337,8 @@ class SoftQNetwork(_Network):
     ``Q(s, a) = V(s) + tau * (log_softmax(logits(s))[a] - log_prior[a])``, returned as
     ``(q [outer..., A], network_state)``. By construction the soft value of this Q under the prior
     is exactly the value head, ``tau * logsumexp(Q / tau + log_prior) = V``, and its Boltzmann
-    policy ``prior * exp((Q - V) / tau)`` is exactly ``softmax(logits)`` (paper.md §1, Eq. 57).
+    policy ``prior * exp((Q - V) / tau)`` is exactly ``softmax(logits)`` (docs/theory.md §2,
+    Eq. 57).
 
     The wrapped network's variables are used as they are (no copy): training the actor-critic
     network trains this Q. :meth:`copy` (target networks) copies the wrapped network as well.
@@ -347,7 +349,7 @@ class SoftQNetwork(_Network):
       tau: temperature tau > 0 (a float, or a scalar tensor/variable).
       log_prior: log-probabilities of the prior, shape ``[A]``; ``None`` means uniform
         (``-log A`` each: the paper's KL form). Not renormalised: zeros give the counting measure,
-        i.e. the entropy-bonus form of paper.md §2.8.
+        i.e. the entropy-bonus form of docs/theory.md §2.
       name: network name.
     """
 

@@ -39,7 +39,7 @@ class BoltzmannPolicy(tf_policy.TFPolicy):
       :class:`~softrl_tf.networks.SoftQNetwork`): the policy is
       ``softmax((q / tau + log_prior) / temperature)``; at ``temperature = 1`` that is
       ``log pi = log prior + (Q - V) / tau`` with ``V = tau * log E_prior exp(Q / tau)``
-      (paper.md §1, Eq. 28). A uniform prior (``log_prior=None``) gives ``softmax(q / tau)``.
+      (docs/theory.md §2, Eq. 28). A uniform prior (``log_prior=None``) gives ``softmax(q / tau)``.
 
     ``temperature`` rescales the logits on top (1 = the policy itself; towards 0, greedy).
     Actions have ``action_spec``'s dtype and scalar shape per batch entry, in

@@ -212,7 +212,7 @@ def problem():
 @pytest.mark.parametrize("value_coef", [None, 0.5])
 def test_exact_expectation_identity(problem, value_coef):
     """Exact expectation over actions from the Boltzmann policy: the gradients agree to rounding
-    (paper.md section 2.6, T5, T8), for the unscaled loss (tau * (grad L_PG + grad L_V / tau)) and
+    (docs/theory.md §6, T5, T8), for the unscaled loss (tau * (grad L_PG + grad L_V / tau)) and
     the paper's stream scaling (grad L_PG + 0.5 grad L_V)."""
     inputs, weights = problem.exact(problem.pi())
     np.testing.assert_allclose(np.sum(weights), 1.0, rtol=1e-14)

@@ -1,6 +1,6 @@
 """Tests for softrl_tf.losses.
 
-Known values are worked by hand (arithmetic in the comments). The identities of paper.md section 4
+Known values are worked by hand (arithmetic in the comments). The identities of docs/theory.md §10
 (T1, T2, T4-T9, T12) are checked in float64 by exact enumeration: over actions on bandits, and over
 every trajectory of a 3-state, 3-action MDP with n = 3 steps for the n-step identities.
 """
@@ -304,7 +304,7 @@ def test_soft_q_target_known_values():
     for backup, value in expected.items():
         y = losses.soft_q_target(*args, q_next, 1.0, backup, q_next_selector=selector)
         np.testing.assert_allclose(y, [value, 0.0], rtol=1e-13)
-    # With selector == q_next the double soft backups equal the plain ones (paper.md T1).
+    # With selector == q_next the double soft backups equal the plain ones (docs/theory.md T1).
     for backup in ("logsumexp", "logmeanexp"):
         np.testing.assert_allclose(
             losses.soft_q_target(*args, q_next, 0.3, backup, q_next_selector=q_next),
@@ -751,7 +751,7 @@ def test_graph_with_unknown_time_and_batch_sizes():
 
 
 # ---------------------------------------------------------------------------------------------
-# paper.md section 4: T1, T2 (soft value and Boltzmann policy)
+# docs/theory.md §10: T1, T2 (soft value and Boltzmann policy)
 
 
 def _random_problem(seed, shape=(4, 5)):
@@ -885,7 +885,7 @@ def test_property_finite_for_large_q_over_tau(problem, log10_tau, dtype):
 
 
 # ---------------------------------------------------------------------------------------------
-# paper.md section 4: T4 (bandit) and T12 (soft optimality)
+# docs/theory.md §10: T4 (bandit) and T12 (soft optimality)
 
 
 def _tanh_mlp(rng, n_in, n_out, hidden=4, scale=1.0):
@@ -992,7 +992,7 @@ def test_t12_soft_optimality():
 
 
 # ---------------------------------------------------------------------------------------------
-# paper.md section 4: the n-step identities T5-T9, by exact enumeration over trajectories
+# docs/theory.md §10: the n-step identities T5-T9, by exact enumeration over trajectories
 
 
 # The identities are exact algebra, evaluated by exact enumeration in float64: measured relative
@@ -1061,7 +1061,7 @@ TAU = 0.37
 
 
 def _q_net_batch(mdp, forward):
-    """Q_theta from a tanh MLP; V_theta and pi_theta derived from it (paper.md section 2.6)."""
+    """Q_theta from a tanh MLP; V_theta and pi_theta derived from it (docs/theory.md §6.2)."""
     q_all = forward()
     logits_all = losses.boltzmann_log_probs(q_all, TAU, mdp.log_prior)
     values_all = losses.soft_value(q_all, TAU, mdp.log_prior)
@@ -1197,7 +1197,7 @@ def test_t7_negative_control_naive_returns(mdp):
 
 
 def _two_head_net(rng, hidden=4):
-    """Shared tanh trunk, independent policy-logit and value heads (paper.md T8, section 6.3)."""
+    """Shared tanh trunk, independent policy-logit and value heads (docs/theory.md T8, §6.3)."""
     w1 = tf.Variable(rng.normal(size=(S, hidden)), dtype=F64)
     b1 = tf.Variable(rng.normal(size=hidden) * 0.1, dtype=F64)
     w_pi = tf.Variable(rng.normal(size=(hidden, A)) * 1.5, dtype=F64)

@@ -29,6 +29,9 @@ import gymnasium
 
 logger = logging.getLogger("softrl_tf.envs")
 
+MINATAR_PREFIX = "MinAtar/"
+MINATAR_EXTRA_FIX = 'pip install "softrl_tf[minatar]"'
+
 BACKENDS = ("auto", "sync", "async", "parallel", "ale")
 """Backends of :func:`make_env`:
 
@@ -63,8 +66,10 @@ def make_env(
     """A batched TF-Agents ``PyEnvironment`` of ``num_envs`` copies of an environment.
 
     Args:
-      env_id: a gymnasium id (``"CartPole-v1"``, ``"ALE/Pong-v5"``, ``"PongNoFrameskip-v4"``) or a
-        callable returning a ``gymnasium.Env`` or an unbatched ``PyEnvironment`` (your own).
+      env_id: a gymnasium id (``"CartPole-v1"``, ``"ALE/Pong-v5"``, ``"PongNoFrameskip-v4"``,
+        ``"MinAtar/Breakout-v1"``) or a callable returning a ``gymnasium.Env`` or an unbatched
+        ``PyEnvironment`` (your own). MinAtar ids are registered on first use; their ``bool``
+        object grids arrive as float32 0/1 (as do any ``bool`` ``Box`` observations).
       num_envs: batch size, >= 1.
       backend: one of :data:`BACKENDS`. ``"auto"`` picks ``ale`` for Atari ids, ``parallel`` for
         a callable, ``sync`` otherwise, and logs its choice (logger ``softrl_tf.envs``).
@@ -81,7 +86,8 @@ def make_env(
 
     Raises:
       ValueError: for an unknown id (with close ids), a continuous action space, ``num_envs < 1``,
-        an unknown backend or option, or an Atari id without ale-py installed.
+        an unknown backend or option, or an Atari (MinAtar) id without ale-py (minatar)
+        installed.
     """
     num_envs = _num_envs(num_envs)
     seed = as_seed(seed)
@@ -135,6 +141,8 @@ def _chosen(backend: str, auto_choice: str, env_id: Any, why: str) -> str:
 
 def _registered_spec(env_id: str) -> gymnasium.envs.registration.EnvSpec:
     """The registry entry of ``env_id``; ValueError naming close ids when there is none."""
+    if env_id.startswith(MINATAR_PREFIX) and env_id not in gymnasium.registry:
+        _register_minatar(env_id)
     if atari.looks_like_atari_id(env_id):
         atari.import_ale(env_id)  # registers the ALE ids, or says how to install ale-py
     else:
@@ -152,6 +160,27 @@ def _registered_spec(env_id: str) -> gymnasium.envs.registration.EnvSpec:
         )
         raise ValueError(f"Unknown environment id {env_id!r}: {hint}")
     return spec
+
+
+def _register_minatar(env_id: str) -> None:
+    """Registers MinAtar's gymnasium ids (``MinAtar/<Game>-v0``, ``-v1``: full and minimal action
+    sets), keeping any ``MinAtar/`` id registered before (e.g. with a custom entry point).
+
+    Raises:
+      ValueError: when the minatar package is not installed, saying how to install it.
+    """
+    try:
+        from minatar import gym as minatar_gym
+    except ImportError as error:
+        raise ValueError(
+            f"{env_id!r} is a MinAtar game, which needs minatar, which is not installed ({error}): "
+            f"install the minatar extra with `{MINATAR_EXTRA_FIX}`."
+        ) from None
+    kept = {k: spec for k, spec in gymnasium.registry.items() if k.startswith(MINATAR_PREFIX)}
+    for k in kept:  # re-registering would warn and replace them
+        del gymnasium.registry[k]
+    minatar_gym.register_envs()
+    gymnasium.registry.update(kept)
 
 
 def _make_atari(env_id, num_envs, backend, seed, options) -> BatchedEnvironment:

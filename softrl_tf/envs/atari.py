@@ -51,15 +51,31 @@ except ImportError:  # pragma: no cover - exercised only without the atari extra
 
 ATARI_EXTRA_FIX = 'pip install "softrl_tf[atari]"'
 _ATARI_ID = re.compile(r"^(ALE/[A-Za-z0-9]+-v\d+|[A-Z][A-Za-z0-9]*NoFrameskip-v\d+)$")
+# "<Game>-v0" / "<Game>-v4" have the form of any gymnasium id (CartPole-v1), so without ale-py
+# they are recognised by the game's name: the games that ale-py registers with these versions.
+_LEGACY_ATARI_ID = re.compile(r"^([A-Z][A-Za-z0-9]*)-v[04]$")
+_LEGACY_ATARI_GAMES = frozenset(
+    """Adventure AirRaid Alien Amidar Assault Asterix Asteroids Atlantis BankHeist BattleZone
+    BeamRider Berzerk Bowling Boxing Breakout Carnival Centipede ChopperCommand CrazyClimber
+    Defender DemonAttack DoubleDunk ElevatorAction Enduro FishingDerby Freeway Frostbite Gopher
+    Gravitar Hero IceHockey Jamesbond JourneyEscape Kangaroo Krull KungFuMaster MontezumaRevenge
+    MsPacman NameThisGame Phoenix Pitfall Pong Pooyan PrivateEye Qbert Riverraid RoadRunner
+    Robotank Seaquest Skiing Solaris SpaceInvaders StarGunner Tennis TimePilot Tutankham UpNDown
+    Venture VideoPinball WizardOfWor YarsRevenge Zaxxon""".split()
+)
 _ATARI_ENTRY_POINT = "ale_py.env:AtariEnv"
 
 
 def looks_like_atari_id(env_id: str) -> bool:
-    """Whether ``env_id`` has the form of an Atari id (``ALE/<Game>-v5``, ``<Game>NoFrameskip-v4``).
+    """Whether ``env_id`` is an Atari id (``ALE/<Game>-v5``, ``<Game>NoFrameskip-v4``,
+    ``<Game>-v4`` or ``-v0`` of an ALE game).
 
     Works without ale-py, so that a missing extra can be reported as such.
     """
-    return bool(_ATARI_ID.match(env_id))
+    if _ATARI_ID.match(env_id):
+        return True
+    legacy = _LEGACY_ATARI_ID.match(env_id)
+    return bool(legacy) and legacy.group(1) in _LEGACY_ATARI_GAMES
 
 
 def is_atari_spec(spec: gymnasium.envs.registration.EnvSpec) -> bool:
@@ -78,7 +94,8 @@ def import_ale(env_id: str | None = None):
     except ImportError as error:
         what = f"{env_id!r} is an Atari game, which needs" if env_id else "Atari games need"
         raise ValueError(
-            f"{what} ale-py, which is not installed ({error}): run `{ATARI_EXTRA_FIX}`."
+            f"{what} ale-py, which is not installed ({error}): install the atari extra with "
+            f"`{ATARI_EXTRA_FIX}`."
         ) from None
     gymnasium.register_envs(ale_py)
     return ale_py

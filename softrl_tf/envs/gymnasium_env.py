@@ -110,11 +110,18 @@ def observation_spec_from_space(space: spaces.Space, what: str) -> array_spec.Ar
     """The TF-Agents observation spec of a ``Box`` or ``Discrete`` gymnasium space.
 
     Bounds that are the same for every element become scalars (as in TF-Agents' gym wrapper);
-    the dtype is kept (Atari frames stay uint8).
+    the dtype is kept (Atari frames stay uint8), except that a ``bool`` ``Box`` (MinAtar's object
+    grids) becomes float32 with bounds 0 and 1: a bool spec has no numeric bounds, and uint8 would
+    be read as image frames and divided by 255. The adapters convert such observations with
+    :func:`observation_from_space`.
 
     Raises:
       ValueError: for any other space.
     """
+    if _is_bool_box(space):
+        return array_spec.BoundedArraySpec(
+            shape=space.shape, dtype=np.float32, minimum=0.0, maximum=1.0, name="observation"
+        )
     if isinstance(space, spaces.Box):
         low, high = space.low, space.high
         if low.size and np.all(low == low.flat[0]):
@@ -136,6 +143,18 @@ def observation_spec_from_space(space: spaces.Space, what: str) -> array_spec.Ar
         f"{what} has the observation space {space}, which softrl_tf does not support: wrap it "
         "with gymnasium.wrappers.FlattenObservation to get a Box."
     )
+
+
+def _is_bool_box(space: spaces.Space) -> bool:
+    return isinstance(space, spaces.Box) and space.dtype == np.bool_
+
+
+def observation_from_space(space: spaces.Space) -> Callable[[Any], np.ndarray]:
+    """The conversion of ``space``'s observations to :func:`observation_spec_from_space`'s spec:
+    ``bool`` to float32 0/1, anything else unchanged (as an array)."""
+    if _is_bool_box(space):
+        return lambda observation: np.asarray(observation, dtype=np.float32)
+    return np.asarray
 
 
 def _env_name(env: Any) -> str:
@@ -179,6 +198,7 @@ class GymnasiumPyEnvironment(py_environment.PyEnvironment):
         what = f"The environment {_env_name(env)}"
         self._action_spec = action_spec_from_space(env.action_space, what)
         self._observation_spec = observation_spec_from_space(env.observation_space, what)
+        self._convert = observation_from_space(env.observation_space)
         self._action_start = int(env.action_space.start)
         self._pending_seed = as_seed(seed)
         self._info: dict[str, Any] = {}
@@ -209,7 +229,7 @@ class GymnasiumPyEnvironment(py_environment.PyEnvironment):
             np.asarray(_FIRST),
             np.asarray(0.0, np.float32),
             np.asarray(1.0, np.float32),
-            np.asarray(obs),
+            self._convert(obs),
         )
 
     def _step(self, action) -> ts.TimeStep:
@@ -220,7 +240,7 @@ class GymnasiumPyEnvironment(py_environment.PyEnvironment):
             np.asarray(_LAST if terminated or truncated else ts.StepType.MID, np.int32),
             np.asarray(reward, np.float32),
             np.asarray(0.0 if terminated else 1.0, np.float32),
-            np.asarray(obs),
+            self._convert(obs),
         )
 
     def close(self) -> None:
@@ -379,6 +399,7 @@ class GymnasiumVectorPyEnvironment(BatchedEnvironment):
         self._observation_spec = observation_spec_from_space(
             vector_env.single_observation_space, what
         )
+        self._convert = observation_from_space(vector_env.single_observation_space)
         self._action_start = int(vector_env.single_action_space.start)
         # Environments whose next step is a reset (they returned LAST): FIRST in the next step.
         self._done = np.zeros(self._num_envs, bool)
@@ -400,8 +421,9 @@ class GymnasiumVectorPyEnvironment(BatchedEnvironment):
         return self._info
 
     def _observation(self, observation):
-        """Hook for subclasses that convert the vector env's observations."""
-        return observation
+        """Hook for subclasses that convert the vector env's observations (here: bool grids to
+        float32 0/1, see :func:`observation_spec_from_space`)."""
+        return self._convert(observation)
 
     def _reset_vector_env(self):
         obs, self._info = self._env.reset(seed=self._pending_seed)

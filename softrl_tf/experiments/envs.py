@@ -1,6 +1,6 @@
 """Environment set-up for the experiments: the MinAtar games as gymnasium ids.
 
-The ``minatar`` package (``pip install minatar``; the ``notebooks`` extra) registers its games with
+The ``minatar`` package (the ``minatar`` extra) registers its games with
 gymnasium only when ``minatar.gym.register_envs()`` is called, and its observations are ``bool``
 grids ``[10, 10, C]`` (one channel per object type). :func:`register_minatar` registers the
 ``MinAtar/<Game>-v1`` ids (minimal action set, MinAtar's defaults: sticky actions 0.1, difficulty
@@ -11,6 +11,11 @@ exactly the 0/1 values MinAtar produces.
 
 :func:`prepare_env` is what the experiment runner calls in every process before training: it
 registers MinAtar when an id asks for it and is a no-op otherwise.
+
+Note: :func:`softrl_tf.envs.make_env` now registers MinAtar's own ids on first use and converts
+``bool`` observations to float32 0/1 itself, giving the same observations, so this module is
+redundant. It stays while ``runner.py`` and ``equivalence.py`` call :func:`prepare_env`; ids it
+registered first are kept by ``make_env``.
 """
 
 from __future__ import annotations
@@ -52,8 +57,8 @@ def make_minatar(game: str, **kwargs) -> gymnasium.Env:
         from minatar.gym import BaseEnv
     except ImportError as error:
         raise ValueError(
-            f"MinAtar games need the minatar package ({error}): pip install minatar, or install "
-            "softrl_tf with the notebooks extra."
+            f"MinAtar games need the minatar package ({error}): install the minatar extra with "
+            '`pip install "softrl_tf[minatar]"`.'
         ) from None
     return _FloatGrid(BaseEnv(game, use_minimal_action_set=True, **kwargs))
 

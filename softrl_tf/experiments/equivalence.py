@@ -1,6 +1,6 @@
-"""Experiment 1: soft Q-learning's gradient equals the policy gradient (paper.md §2.6, §4).
+"""Experiment 1: soft Q-learning's gradient equals the policy gradient (docs/theory.md §6).
 
-Two measurements of the identity (paper.md §2.6, T5 and T8), with the actions drawn from the
+Two measurements of the identity (docs/theory.md §6, T5 and T8), with the actions drawn from the
 Boltzmann policy of the current network and the targets held fixed::
 
     unscaled soft-Q:            E grad L_Q = tau * E grad L_PG + E grad L_V
@@ -97,7 +97,7 @@ def exact_equivalence(
     Cases (one row each):
 
     * ``q-network``: Q_theta a tanh MLP; V = tau log E_prior exp(Q/tau) and pi its Boltzmann
-      policy (paper.md §2.6); unscaled soft-Q loss vs ``tau grad L_PG + grad L_V`` (T5).
+      policy (docs/theory.md §6.2); unscaled soft-Q loss vs ``tau grad L_PG + grad L_V`` (T5).
     * ``two-head c=0.5``: independent policy-logit and value heads on a shared trunk,
       Q = V + tau log(pi / prior), gradients scaled by 0.5 (value) and 1/tau (advantage), vs
       ``grad(L_PG + 0.5 L_V)`` (T8, the paper's §6.3).

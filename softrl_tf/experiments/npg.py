@@ -1,5 +1,5 @@
-"""Experiment 5: a damped soft-Q regression step is a natural policy gradient step (paper.md §2.7,
-identity T13).
+"""Experiment 5: a damped soft-Q regression step is a natural policy gradient step
+(docs/theory.md §7, identity T13).
 
 Setting: ``N`` sampled pairs ``(s_t, a_t)`` with ``a_t ~ pi_old``, a policy ``pi_theta`` (a float64
 tanh MLP on state features; the last action's logit is fixed at 0 so that the parametrisation has

@@ -57,7 +57,7 @@ ENTROPY_RETURNS = TrainingExperiment(
         "Entropy-regularised A2C with tau = 0.01 and a uniform prior. naive: the returns hold "
         "rewards only and the loss adds tau*KL(pi || uniform) per step (A3C's entropy bonus). "
         "proper: -tau*KL of every later step is also inside the returns and value targets "
-        "(paper.md §2.5, §2.9). Same hyperparameters for both, as in the paper."
+        "(docs/theory.md §5). Same hyperparameters for both, as in the paper."
     ),
     variants=(
         Variant("naive", "a2c", {"entropy_mode": "naive", "tau": TAU}, "entropy bonus only"),
@@ -98,10 +98,10 @@ SOFTQ_VS_A2C = TrainingExperiment(
         "The A2C network read as Q = V + tau*log pi (tau = 0.01), trained by soft 5-step "
         "Q-learning with the Boltzmann policy as behaviour policy, no target network and no "
         "epsilon. softq: gradients scaled by 1/tau into the advantage stream and by c = 0.5 into "
-        "the value stream, whose expected update is A2C's with value coefficient 0.5 (paper.md "
-        "T8). a2c: proper entropy-regularised A2C, c = 0.5. softq-unscaled: plain soft-Q, "
-        "expected update tau*(A2C with c = 1/tau = 100). a2c-c100: A2C with c = 100, which the "
-        "paper found unstable for both."
+        "the value stream, whose expected update is A2C's with value coefficient 0.5 "
+        "(docs/theory.md T8). a2c: proper entropy-regularised A2C, c = 0.5. softq-unscaled: "
+        "plain soft-Q, expected update tau*(A2C with c = 1/tau = 100). a2c-c100: A2C with "
+        "c = 100, which the paper found unstable for both."
     ),
     variants=(
         Variant("a2c", "a2c", {"entropy_mode": "proper", "tau": TAU}, "proper A2C, c = 0.5"),

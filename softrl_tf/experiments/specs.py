@@ -142,7 +142,7 @@ class TrainingExperiment:
     Attributes:
       name: directory name under the results dir.
       title: one line.
-      description: what is compared and why (paper.md section).
+      description: what is compared and why (docs/theory.md section).
       variants, envs, seeds: the product that makes the runs.
       preset: the preset applied to every run first (``softrl_tf.presets``).
       train_overrides, agent_overrides: config fields set for every run.
@@ -209,7 +209,7 @@ class NumericExperiment:
     Attributes:
       name: directory name under the results dir.
       title: one line.
-      description: the identity shown (paper.md section).
+      description: the identity shown (docs/theory.md section).
       function: ``function(out_dir, seeds, quick) -> list[dict]``: writes its tables and figures
         under ``out_dir`` and returns the rows of its summary table.
       seeds: the seeds (quick mode uses the first two).

@@ -1,4 +1,4 @@
-"""The paper's equivalence in practice (paper.md §2.6, §2.9, §3.3; T8, T9).
+"""The paper's equivalence in practice (docs/theory.md §6.3, §6.4; T8, T9).
 
 A fixed actor-critic network whose Boltzmann policy is far from uniform collects batches of
 8 CartPole-v1 environments x 5 steps. On every batch we take the gradient of
@@ -7,7 +7,7 @@ A fixed actor-critic network whose Boltzmann policy is far from uniform collects
   stream 1/tau): the ``softq`` agent's loss;
 * the proper entropy-regularised A2C loss with value coefficient c: the ``a2c`` agent's loss;
 * a negative control: the soft-Q loss with the advantage stream scaled by 1/gamma (the paper's
-  erratum, paper.md §6) instead of 1/tau.
+  erratum, docs/theory.md §9) instead of 1/tau.
 
 By T8 the first two have the same expected gradient, while one batch's gradients differ (T9).
 So the relative difference of the *mean* gradients shrinks as batches accumulate, and at 1000

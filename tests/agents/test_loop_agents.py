@@ -54,7 +54,7 @@ def test_train_runs_every_agent_and_logs_diagnostics_for_on_policy_ones(name, tm
     assert len(with_diagnostics) == len(rows)
     for row in with_diagnostics:
         cosine, rel = (float(row[k]) for k in DIAGNOSTICS)
-        # One batch: the same expected gradient, not the same gradient (paper.md T9).
+        # One batch: the same expected gradient, not the same gradient (docs/theory.md T9).
         assert 0.5 < cosine <= 1.0 + 1e-6 and 0.0 < rel < 1.0, row
 
 

@@ -109,8 +109,9 @@ def test_registry_errors():
 
 @pytest.mark.parametrize("name", ["a2c", "softq"])
 def test_atari_preset_builds_the_papers_a2c_setting_and_trains_on_uint8_frames(name):
-    """paper.md section 3.1: 16 envs, 5 steps, RMSProp 7e-4 (rho 0.99, eps 1e-5) decayed
-    linearly, clip 0.5, value coefficient 0.5, tau 0.01, Nature CNN over uint8 frames."""
+    """Paper §6.1 with OpenAI baselines' A2C settings: 16 envs, 5 steps, RMSProp 7e-4 (rho 0.99,
+    eps 1e-5) decayed linearly, clip 0.5, value coefficient 0.5, tau 0.01, Nature CNN over uint8
+    frames."""
     run = resolve(name, "atari")
     assert run.train.num_envs == 16
     config = run.agent

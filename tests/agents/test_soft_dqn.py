@@ -65,7 +65,7 @@ def window_batch(n_steps, seed=2):
 
 
 def np_backup(q_target, q_online, backup, double_q, tau=TAU):
-    """``[..., A] -> [...]``: the backed-up value of the next state (paper.md section 2.8)."""
+    """``[..., A] -> [...]``: the backed-up value of the next state (docs/theory.md §8)."""
     if not double_q:
         if backup == "max":
             return q_target.max(-1)

@@ -36,7 +36,7 @@ def expected_soft_q(weights, arrays, value_scale, advantage_scale, log_prior=Non
     """numpy: loss, extras and head-bias gradients of 1/2 (Q - y)^2 with stream scales c and k.
 
     Q(s, a) = V(s) + tau (log pi(a|s) - log prior(a)); y_t = G_t + tau KL_t with G the proper
-    return (penalty KL inside it, paper.md section 2.9). dQ/d(value bias) = 1 and
+    return (penalty KL inside it, docs/theory.md §4). dQ/d(value bias) = 1 and
     dQ/d(logits bias) = tau (onehot(a) - pi), scaled by c and k respectively.
     """
     logits, values = np_actor_critic(weights, arrays["observation"])

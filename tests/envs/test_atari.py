@@ -215,9 +215,23 @@ def test_channels_last(shape):
 
 
 def test_atari_id_forms():
-    assert atari.looks_like_atari_id("ALE/Pong-v5")
-    assert atari.looks_like_atari_id("PongNoFrameskip-v4")
-    assert not atari.looks_like_atari_id("CartPole-v1")
+    for env_id in ("ALE/Pong-v5", "PongNoFrameskip-v4", "Pong-v4", "Qbert-v0", "Breakout-v4"):
+        assert atari.looks_like_atari_id(env_id), env_id
+    for env_id in ("CartPole-v1", "Pong-v1", "Zzzz-v4", "MinAtar/Breakout-v1", "PongGame-v4"):
+        assert not atari.looks_like_atari_id(env_id), env_id
+
+
+def test_legacy_atari_games_are_the_ones_ale_py_registers():
+    ale_py = pytest.importorskip("ale_py")
+    gymnasium.register_envs(ale_py)
+    registered = {
+        env_id[: -len("-v4")]
+        for env_id, spec in gymnasium.registry.items()
+        if atari.is_atari_spec(spec) and env_id.endswith("-v4") and "NoFrameskip" not in env_id
+    }
+    assert registered == atari._LEGACY_ATARI_GAMES
+    for game in registered:
+        assert atari.looks_like_atari_id(f"{game}-v0") and atari.looks_like_atari_id(f"{game}-v4")
 
 
 def test_atari_option_errors():

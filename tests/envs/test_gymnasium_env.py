@@ -44,6 +44,51 @@ def test_single_env_specs_keep_observation_dtype(dtype):
     array_spec.check_arrays_nest(env.step(np.int64(2)), env.time_step_spec())
 
 
+class _BoolGridEnv(gymnasium.Env):
+    """MinAtar-like: ``bool`` grid observations, ``t`` cells set after ``t`` steps."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self):
+        self.observation_space = spaces.Box(0.0, 1.0, (2, 3), bool)
+        self.action_space = spaces.Discrete(2)
+        self._t = 0
+
+    def _obs(self):
+        return np.arange(6).reshape(2, 3) < self._t
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 1
+        return self._obs(), {}
+
+    def step(self, action):
+        self._t += 1
+        return self._obs(), 0.0, self._t >= 4, False, {}
+
+
+def test_bool_observations_become_float_zeros_and_ones():
+    single = GymnasiumPyEnvironment(_BoolGridEnv())
+    vector = GymnasiumVectorPyEnvironment(_vector_of(_BoolGridEnv, 2))
+    expected_spec = array_spec.BoundedArraySpec((2, 3), np.float32, 0.0, 1.0, name="observation")
+    for env in (single, vector):
+        assert env.observation_spec() == expected_spec
+        time_step = env.reset()
+        for t in (1, 2, 3):
+            observation = np.asarray(time_step.observation)
+            assert observation.dtype == np.float32
+            assert np.all(observation.reshape(-1, 6).sum(-1) == t)
+            assert set(np.unique(observation)) <= {0.0, 1.0}
+            time_step = env.step(np.zeros(env.batch_size or (), np.int64))
+        env.close()
+
+
+def _vector_of(make, n):
+    return gymnasium.vector.SyncVectorEnv(
+        [make] * n, autoreset_mode=gymnasium.vector.AutoresetMode.NEXT_STEP
+    )
+
+
 def test_single_env_termination_gives_discount_zero_then_first():
     env = GymnasiumPyEnvironment(CountingEnv(2))  # Discrete(3, start=-1)
     first = env.reset()

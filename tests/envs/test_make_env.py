@@ -208,14 +208,70 @@ def test_bad_num_envs(num_envs):
     )
 
 
-@pytest.mark.parametrize("env_id", ["ALE/Pong-v5", "PongNoFrameskip-v4"])
+@pytest.mark.parametrize(
+    "env_id", ["ALE/Pong-v5", "PongNoFrameskip-v4", "Pong-v4", "Breakout-v0", "ALE/Tetris-v5"]
+)
 def test_atari_id_without_ale_py(monkeypatch, env_id):
     monkeypatch.setitem(sys.modules, "ale_py", None)  # `import ale_py` now raises ImportError
     with pytest.raises(ValueError) as excinfo:
         make_env(env_id, 2)
     message = _clear_error(excinfo)
     assert message.startswith(f"{env_id!r} is an Atari game, which needs ale-py")
-    assert message.endswith('run `pip install "softrl_tf[atari]"`.')
+    assert message.endswith('install the atari extra with `pip install "softrl_tf[atari]"`.')
+
+
+def test_unknown_non_atari_id_without_ale_py_is_still_unknown(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ale_py", None)
+    with pytest.raises(ValueError) as excinfo:
+        make_env("Zzzzzzzzzzzz-v0", 2)
+    assert _clear_error(excinfo).startswith("Unknown environment id 'Zzzzzzzzzzzz-v0'")
+
+
+def test_minatar_id_without_minatar(monkeypatch):
+    monkeypatch.setitem(sys.modules, "minatar", None)
+    monkeypatch.setitem(sys.modules, "minatar.gym", None)
+    with pytest.raises(ValueError) as excinfo:
+        make_env("MinAtar/Zzzz-v1", 2)  # never registered, so registration is attempted
+    message = _clear_error(excinfo)
+    assert message.startswith("'MinAtar/Zzzz-v1' is a MinAtar game, which needs minatar")
+    assert message.endswith('install the minatar extra with `pip install "softrl_tf[minatar]"`.')
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_minatar_bool_grids_arrive_as_float_zeros_and_ones(backend):
+    pytest.importorskip("minatar")
+    env = make_env("MinAtar/Breakout-v1", 2, backend=backend, seed=0)
+    try:
+        spec = env.observation_spec()
+        assert spec.shape == (10, 10, 4) and spec.dtype == np.float32
+        assert (spec.minimum, spec.maximum) == (0.0, 1.0)
+        assert int(env.action_spec().maximum) + 1 == 3  # v1: the minimal action set
+        time_step = env.reset()
+        for _ in range(10):
+            observation = time_step.observation
+            assert observation.dtype == np.float32 and observation.shape == (2, 10, 10, 4)
+            assert set(np.unique(observation)) <= {0.0, 1.0} and observation.sum() > 0
+            time_step = env.step(np.ones(2, dtype=np.int64))
+    finally:
+        env.close()
+
+
+def test_minatar_registration_keeps_ids_registered_before():
+    pytest.importorskip("minatar")
+    import gymnasium
+
+    own = gymnasium.registry.get("MinAtar/Asterix-v1")
+    marker = gymnasium.envs.registration.EnvSpec("MinAtar/Asterix-v1", entry_point="x:y")
+    gymnasium.registry["MinAtar/Asterix-v1"] = marker
+    try:
+        make_env("MinAtar/Freeway-v0", 1).close()  # registers the other MinAtar ids if missing
+        assert gymnasium.registry["MinAtar/Asterix-v1"] is marker
+        assert "MinAtar/Freeway-v1" in gymnasium.registry
+    finally:
+        if own is None:
+            del gymnasium.registry["MinAtar/Asterix-v1"]
+        else:
+            gymnasium.registry["MinAtar/Asterix-v1"] = own
 
 
 def test_non_atari_ids_work_without_ale_py(monkeypatch):
