@@ -2,7 +2,7 @@
 
 TF-Agents' ``DynamicStepDriver`` does not count the dummy LAST -> FIRST boundary steps towards its
 ``num_steps``, so the number of batch steps it takes varies with the number of episode ends, and
-segments of a fixed length ``T`` (A2C's update every ``T`` steps, paper.md §3.1) cannot be read
+segments of a fixed length ``T`` (A2C's update every ``T`` steps, paper §6.1) cannot be read
 from it. :func:`collect_segment` takes exactly ``T`` batch steps and returns the ``Trajectory``
 ``[B, T + 1]`` that :class:`~softrl_tf.agents.a2c.A2CAgent` trains on (the extra item carries the
 bootstrap observation). Off-policy collection uses TF-Agents' driver and replay buffer as they are.
