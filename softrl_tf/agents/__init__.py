@@ -162,6 +162,7 @@ def build_agent(name: str, config, time_step_spec, action_spec, *, total_updates
         backup=config.backup,
         gamma=config.gamma,
         n_steps=config.n_steps,
+        nstep_target=config.nstep_target,
         target_update_period=config.target_update_period,
         target_update_tau=config.target_update_tau,
         double_q=config.double_q,

@@ -79,6 +79,9 @@ class SoftDQNConfig(NetworkConfig):
     n_steps: int = doc(
         1, "Reward steps before the bootstrap (1: DQN; 5: the paper's n-step variant)."
     )
+    nstep_target: str = doc(
+        "paper", "n-step target: paper (rewards - tau * KL at intermediate states) | rewards."
+    )
     double_q: bool = doc(False, "Select with the online network, evaluate with the target network.")
     loss: str = doc("huber", "TD loss: huber | l2.")
     exploration: str = doc("epsilon", "epsilon (epsilon-greedy, as in the paper) | boltzmann.")
