@@ -748,6 +748,35 @@ def test_soft_q_target_and_td_loss_block_gradients():
             "a_tm1 must have rank 1",
         ),
         (
+            "soft_nstep_q_target",
+            lambda: losses.soft_nstep_q_target([[1.0]], [[1.0]], [[[1.0, 2.0]]], 1.0),
+            "q_t\\[..., 0\\] has shape \\(1, 1\\), incompatible with \\[T \\+ 1, B\\] of r_t",
+        ),
+        (
+            "soft_nstep_q_target",
+            lambda: losses.soft_nstep_q_target([[1.0]], [[1.0]], [[1.0, 2.0]] * 2, 1.0),
+            "q_t must have rank 3 \\[T \\+ 1, B, A\\]",
+        ),
+        (
+            "soft_nstep_q_target",
+            lambda: losses.soft_nstep_q_target([[1.0]], [[1.0]], [[[1.0]]] * 2, 1.0, form="soft"),
+            "form must be one of \\('paper', 'rewards'\\)",
+        ),
+        (
+            "soft_nstep_q_target",
+            lambda: losses.soft_nstep_q_target(
+                [[1.0]], [[1.0]], [[[1.0]]] * 2, 1.0, "max", log_prior=[0.0]
+            ),
+            "log_prior is the reference policy of the 'logmeanexp' backup",
+        ),
+        (
+            "soft_nstep_q_target",
+            lambda: losses.soft_nstep_q_target(
+                [[1.0]], [[1.0]], [[[1.0]]] * 2, 1.0, q_selector_t=[[[1.0, 2.0]]] * 2
+            ),
+            "q_selector_t has shape",
+        ),
+        (
             "soft_value",
             lambda: losses.soft_value([1.0], 1.0, [0.0], entropy_bonus=True),
             "log_prior must be None",
