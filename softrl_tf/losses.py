@@ -1,7 +1,27 @@
 """The paper's losses as pure TensorFlow functions.
 
 Schulman, Chen & Abbeel (2017), "Equivalence Between Policy Gradients and Soft Q-Learning"
-(arXiv:1704.06440). Equation and test numbers refer to the digest ``paper.md`` (sections 2 and 4).
+(arXiv:1704.06440). Section and equation numbers are the paper's; ``docs/theory.md`` restates
+every equation used here, and each docstring names its section there:
+
+* :func:`soft_value`, :func:`boltzmann_log_probs`: the soft value and Boltzmann policy, Eq. 28
+  (``docs/theory.md §2``); :func:`kl_to_prior`, :func:`entropy`: the KL penalty of section 3.1
+  (``§1``, ``§2``).
+* :func:`entropy_regularized_returns`: the n-step backups of sections 3.3-3.4, whose per-step
+  terms are the Bellman errors of Eq. 36 (``§3``).
+* :func:`a2c_loss`: entropy-regularised policy gradients, section 3.6, with the naive estimator
+  of Eq. 48 (``§5``); the experiment of section 6.1.
+* :func:`soft_nstep_q_loss`: soft n-step Q-learning on Q = V + tau * log(pi / prior) (Eq. 57),
+  sections 3.5, 4 and 6.3; its gradient is the policy gradient of Eq. 7 and the value update of
+  Eq. 9 carried from bandits to sequences (``§4``, ``§6``, ``§9``).
+* :func:`soft_q_target`, :func:`soft_nstep_q_target`, :func:`one_step_q_loss`: the soft DQN
+  targets of sections 3.5 and 6.2 (``§4``, ``§8``).
+
+The natural-gradient forms (Eq. 66, 71; ``docs/theory.md §7``) need no loss of their own.
+
+They are written here, not borrowed: TRFL's losses are TensorFlow 1 graph code and rlax's are
+JAX, and neither has the KL penalty inside the returns, a reference policy with zero-mass
+actions, or the stream scaling of the paper's section 6.3.
 
 Conventions (TRFL's structure, rlax's names):
 
@@ -9,13 +29,18 @@ Conventions (TRFL's structure, rlax's names):
   single transitions are ``[B]`` and ``[B, A]``.
 * ``discount_t`` already contains gamma and is 0 where the episode terminated.
 * ``tau`` is the temperature (the entropy/KL coefficient), a Python float or a scalar tensor, > 0.
-* ``log_prior`` is the log of the reference policy pi-bar, broadcastable to ``[..., A]``, normalised
-  and with full support; ``None`` means the uniform prior (the paper's KL form). pi-bar is a fixed
-  reference policy (paper.md section 1), not a parameter: the losses (:func:`a2c_loss`,
-  :func:`soft_nstep_q_loss`) hold it under ``tf.stop_gradient``. The primitives
-  (:func:`soft_value`, :func:`boltzmann_log_probs`, :func:`kl_to_prior`) stay differentiable in it.
+* ``log_prior`` is the log of the reference policy pi-bar, broadcastable to ``[..., A]`` and
+  normalised; ``None`` means the uniform prior (the paper's KL form). Entries may be -inf (actions
+  the prior never takes: they get probability 0 and contribute nothing); each row needs one finite
+  entry. pi-bar is a fixed reference policy (paper section 3.1), not a parameter: the losses
+  (:func:`a2c_loss`, :func:`soft_nstep_q_loss`) hold it under ``tf.stop_gradient``. The
+  primitives (:func:`soft_value`, :func:`boltzmann_log_probs`, :func:`kl_to_prior`) stay
+  differentiable in it. Every log-sum-exp is shifted by the max of its whole argument,
+  q / tau + log prior, so that a prior giving the best action little mass cannot cancel it.
 * Every loss returns the unreduced per-example loss plus a named tuple of extras. Targets, bootstrap
   values, advantages and the KL penalties used inside returns are under ``tf.stop_gradient``.
+* ``td_error`` (in :class:`SoftQExtra` and :class:`QExtra`) is always target minus prediction,
+  ``y - Q(s, a)`` (TRFL's and rlax's sign): positive when the prediction is too low.
 * The float dtype follows the main input (``logits_t``, ``q``, ``r_t``...); other float inputs are
   cast to it, so float32 and float64 both work. Python-number coefficients (``value_coef``, the
   stream scales, ``huber_delta``) are converted straight to that dtype, never through float32.
@@ -31,7 +56,8 @@ All functions work eagerly, under ``tf.function`` and with ``jit_compile=True``.
 """
 
 import math
-from typing import NamedTuple
+import typing
+from typing import Literal, NamedTuple
 
 import tensorflow as tf
 
@@ -44,16 +70,23 @@ __all__ = [
     "entropy",
     "entropy_regularized_returns",
     "kl_to_prior",
-    "nstep_discounted_rewards",
     "one_step_q_loss",
     "soft_nstep_q_loss",
+    "soft_nstep_q_target",
     "soft_q_target",
     "soft_value",
 ]
 
-SOFT_Q_BACKUPS = ("max", "logsumexp", "logmeanexp")
-ENTROPY_MODES = ("naive", "proper")
-TD_LOSSES = ("huber", "l2")
+# The choice lists, defined once: the agents' config fields take these Literal types, so the
+# command line, the validation and the losses' own checks read the same values.
+Backup = Literal["max", "logsumexp", "logmeanexp"]
+NstepTargetForm = Literal["paper", "rewards"]
+EntropyMode = Literal["naive", "proper"]
+TdLoss = Literal["huber", "l2"]
+SOFT_Q_BACKUPS = typing.get_args(Backup)
+NSTEP_TARGET_FORMS = typing.get_args(NstepTargetForm)
+ENTROPY_MODES = typing.get_args(EntropyMode)
+TD_LOSSES = typing.get_args(TdLoss)
 
 
 class A2CExtra(NamedTuple):
@@ -78,8 +111,9 @@ class SoftQExtra(NamedTuple):
 
     ``q_taken`` is Q(s_t, a_t) = V + tau * log(pi(a_t) / prior(a_t)) (forward value; its gradient is
     the unscaled one); ``q_targets`` and ``value_targets`` are the stop-gradient targets y_t and
-    V-hat_t; ``kl``, ``entropy`` as in :class:`A2CExtra`; ``td_error`` = q_taken - q_targets, 0 at
-    boundaries, so that ``loss == 0.5 * td_error ** 2``.
+    V-hat_t; ``kl``, ``entropy`` as in :class:`A2CExtra`; ``td_error`` = q_targets - q_taken
+    (target minus prediction, as everywhere here), 0 at boundaries, so that
+    ``loss == 0.5 * td_error ** 2``.
     """
 
     q_taken: tf.Tensor
@@ -180,6 +214,12 @@ def _log_prior(fn, log_prior, like, constant=False):
                 f"{fn}: log_prior has shape {log_prior.shape}, which does not broadcast to "
                 f"{like.shape}"
             )
+    static = tf.get_static_value(log_prior)
+    if static is not None and (static.max(axis=-1, initial=-math.inf) == -math.inf).any():
+        raise ValueError(
+            f"{fn}: log_prior gives no action any mass (a row of -inf); give at least one "
+            "action a finite log-probability"
+        )
     return tf.stop_gradient(log_prior) if constant else log_prior
 
 
@@ -222,55 +262,89 @@ def _scale_gradient(x, scale):
 
 
 # ---------------------------------------------------------------------------------------------
-# Soft value, Boltzmann policy, KL and entropy (paper.md section 1, Eq. 28, and section 2.8)
+# Soft value, Boltzmann policy, KL and entropy (the paper's Eq. 28; docs/theory.md §2)
+
+
+def _log_measure(q, log_prior, counting):
+    """log mu(a) of the soft value's measure, broadcastable to ``q``, and its total mass
+    ``[..., 1]`` (None where it is known to be 1)."""
+    if log_prior is not None:
+        return log_prior, tf.reduce_sum(tf.exp(log_prior), axis=-1, keepdims=True)
+    if counting:
+        return tf.constant(0.0, q.dtype), None
+    return -_log_num_actions(q), None
 
 
 def _soft_value_parts(q, tau, log_prior, counting):
-    """Pieces of V = tau * log sum_a mu(a) exp(q_a / tau) for the measure mu.
+    """V = tau * log sum_a mu(a) exp(q_a / tau) and log pi = log mu + (q - V) / tau.
 
-    Returns ``(shift, y, log_mu, log_norm)`` with ``y = (q - shift) / tau <= 0``,
-    ``V = shift + tau * log_norm`` and ``log pi = log_mu + y - log_norm``. mu is the uniform
-    distribution (``log_prior`` None), the counting measure (``counting``) or ``exp(log_prior)``.
+    mu is the uniform distribution (``log_prior`` None), the counting measure (``counting``) or
+    ``exp(log_prior)``, whose entries may be 0 (log -inf) as long as one is not.
 
-    The shift is max_a q (under stop-gradient: V's total derivative does not depend on it). Then
-    ``log sum mu e^y = log M + log1p(sum mu expm1(y) / M)`` with M = sum mu: exact, never
-    overflows (y <= 0), and keeps full relative precision when tau is large and every y is
-    close to 0, where a plain logsumexp would lose the O(1/tau) deviation from the prior mean.
+    Returns ``(v [...], log_pi [..., A])``.
+
+    Two evaluations, each exact where the other is not, chosen per row by
+    ``s = sum_a mu(a) expm1(y_a) / M`` with ``y = (q - max q) / tau <= 0`` and M = sum mu:
+
+    * ``s > -1/2`` (most of the mass near the best action, e.g. large tau):
+      ``log sum mu e^y = log M + log1p(s)``. The terms of s share one sign, so s keeps full
+      relative precision, and log1p keeps the O(1/tau) deviation from the prior mean that a
+      log-sum-exp shifted by max z would lose to the cancellation of tau * max z against
+      tau * log sum (both about tau * log mu).
+    * otherwise: the log-sum-exp of ``z = y + log mu`` shifted by max z, the largest term of
+      the whole argument. A shift by max q alone cancels when the best action has little prior
+      mass: in float32 ``sum mu expm1(y)`` rounds to -M once mu(argmax q) < 6e-8, and the value
+      became -inf.
+
+    Both shifts are under stop-gradient; V's total derivative does not depend on them.
     """
     shift = tf.stop_gradient(tf.reduce_max(q, axis=-1, keepdims=True))
     y = (q - shift) / tau
+    log_mu, mass = _log_measure(q, log_prior, counting)
+    # Near the prior mean: log M + log1p(s), s in [-1, 0].
     if log_prior is None:
-        log_norm = tf.math.log1p(tf.reduce_mean(tf.math.expm1(y), axis=-1))
-        if counting:
-            log_mu = tf.constant(0.0, q.dtype)
-            log_norm = log_norm + _log_num_actions(q)
-        else:
-            log_mu = -_log_num_actions(q)
+        s = tf.reduce_mean(tf.math.expm1(y), axis=-1, keepdims=True)
     else:
-        log_mu = log_prior
-        mu = tf.exp(log_prior)
-        mass = tf.reduce_sum(mu, axis=-1)
-        log_norm = tf.math.log(mass) + tf.math.log1p(
-            tf.reduce_sum(mu * tf.math.expm1(y), axis=-1) / mass
-        )
-    return shift[..., 0], y, log_mu, log_norm
+        s = tf.reduce_sum(tf.exp(log_prior) * tf.math.expm1(y), axis=-1, keepdims=True) / mass
+    near = s > -0.5
+    # The unselected branch must stay finite: tf.where passes it a zero gradient, and 0 * inf
+    # (from log1p at -1 or log at 0) would be NaN.
+    log_norm_near = tf.math.log1p(tf.where(near, s, tf.zeros_like(s)))
+    if mass is not None:
+        log_norm_near += tf.math.log(tf.where(near, mass, tf.ones_like(mass)))
+    elif counting:
+        log_norm_near += _log_num_actions(q)
+    # Far from it: log-sum-exp shifted by the max of the whole argument y + log mu.
+    z = y + log_mu
+    z_max = tf.stop_gradient(tf.reduce_max(z, axis=-1, keepdims=True))
+    # All mu = 0 has no Boltzmann policy: V = -inf and log pi = NaN (see soft_value).
+    z_max = tf.where(tf.math.is_finite(z_max), z_max, tf.zeros_like(z_max))
+    log_sum_far = tf.math.log(tf.reduce_sum(tf.exp(z - z_max), axis=-1, keepdims=True))
+    log_norm = tf.where(near, log_norm_near, z_max + log_sum_far)
+    log_pi = tf.where(near, log_mu + y - log_norm_near, (z - z_max) - log_sum_far)
+    return shift[..., 0] + tau * log_norm[..., 0], log_pi
 
 
 def soft_value(q, tau, log_prior=None, entropy_bonus=False):
-    """Soft (Boltzmann) value V = tau * log E_{a ~ prior} exp(q_a / tau)   (paper.md Eq. 28).
+    """Soft (Boltzmann) value V = tau * log E_{a ~ prior} exp(q_a / tau)   (the paper's Eq. 28).
+
+    See ``docs/theory.md §2``.
 
     Args:
       q: ``[..., A]`` action values.
       tau: temperature > 0.
       log_prior: log prior probabilities broadcastable to ``[..., A]``; ``None`` is the uniform
-        prior, V = tau * logmeanexp(q / tau) (the paper's KL form).
-      entropy_bonus: if True, use the counting measure instead of a prior (the entropy-bonus form of
-        paper.md section 2.8): V = tau * logsumexp(q / tau) = uniform-prior V + tau * log|A|.
-        ``log_prior`` must then be None.
+        prior, V = tau * logmeanexp(q / tau) (the KL form). Entries may be -inf (no mass): those
+        actions drop out of the expectation. A row of -inf only is a ValueError when
+        ``log_prior`` is a constant, and gives V = -inf otherwise.
+      entropy_bonus: if True, use the counting measure instead of a prior (the entropy-bonus form,
+        paper section 6.2, ``docs/theory.md §8``): V = tau * logsumexp(q / tau)
+        = uniform-prior V + tau * log|A|. ``log_prior`` must then be None.
 
     Returns:
       ``[...]`` soft values. Its gradient with respect to q is the Boltzmann policy. Finite for any
-      finite q / tau (max shift).
+      finite q / tau and any prior with some finite entry, in float32 and float64: the
+      log-sum-exp is shifted by the max of its whole argument q / tau + log prior.
     """
     fn = "soft_value"
     q = _float_tensor(q)
@@ -282,18 +356,21 @@ def soft_value(q, tau, log_prior=None, entropy_bonus=False):
         )
     tau = _check_tau(fn, tau, q.dtype)
     log_prior = _log_prior(fn, log_prior, q)
-    shift, _, _, log_norm = _soft_value_parts(q, tau, log_prior, entropy_bonus)
-    return shift + tau * log_norm
+    v, _ = _soft_value_parts(q, tau, log_prior, entropy_bonus)
+    return v
 
 
 def boltzmann_log_probs(q, tau, log_prior=None):
     """Log-probabilities of the Boltzmann policy pi = prior * exp((q - V) / tau)   (Eq. 28).
 
+    See ``docs/theory.md §2``.
+
     Args:
       q: ``[..., A]`` action values.
       tau: temperature > 0.
       log_prior: as in :func:`soft_value` (``None``: uniform). The counting measure gives the same
-        policy as the uniform prior, softmax(q / tau).
+        policy as the uniform prior, softmax(q / tau). An action with log prior -inf gets
+        log pi = -inf (probability 0); a row of -inf only is a ValueError (constant) or gives NaN.
 
     Returns:
       ``[..., A]`` log pi(a) = log prior(a) + (q_a - V) / tau, computed without the cancellation of
@@ -304,17 +381,28 @@ def boltzmann_log_probs(q, tau, log_prior=None):
     _check_min_rank(fn, "q", q, 1, "[..., A]")
     tau = _check_tau(fn, tau, q.dtype)
     log_prior = _log_prior(fn, log_prior, q)
-    _, y, log_mu, log_norm = _soft_value_parts(q, tau, log_prior, False)
-    return log_mu + y - log_norm[..., None]
+    _, log_pi = _soft_value_parts(q, tau, log_prior, False)
+    return log_pi
+
+
+def _kl_of_log_probs(log_pi, log_mu):
+    """sum_a pi(a) (log pi(a) - log mu(a)) over the last axis, with 0 * log 0 = 0: an action that
+    pi gives no mass contributes nothing, even where mu has none either (-inf - -inf)."""
+    pi = tf.exp(log_pi)
+    # Zero the log-ratio itself, not the product: a NaN factor would make the gradient NaN.
+    log_ratio = tf.where(pi > 0, log_pi - log_mu, tf.zeros_like(log_pi))
+    return tf.reduce_sum(pi * log_ratio, axis=-1)
 
 
 def kl_to_prior(logits, log_prior=None):
-    """Analytic KL(softmax(logits) || prior) per state   (paper.md section 1).
+    """Analytic KL(softmax(logits) || prior) per state   (paper section 3.1; docs/theory.md §1).
 
     Args:
-      logits: ``[..., A]`` policy logits (any normalisation).
+      logits: ``[..., A]`` policy logits (any normalisation; -inf entries are actions of
+        probability 0).
       log_prior: log prior probabilities broadcastable to ``[..., A]``; ``None``: uniform, where
-        KL = log|A| - H.
+        KL = log|A| - H. An entry may be -inf: where pi also has no mass (pi underflows to 0, or
+        a -inf logit) the term counts as 0 (0 * log 0 = 0); where pi has mass, KL = +inf.
 
     Returns:
       ``[...]`` KL, differentiable with respect to ``logits``.
@@ -326,19 +414,21 @@ def kl_to_prior(logits, log_prior=None):
     log_prior = _log_prior(fn, log_prior, logits)
     if log_prior is None:
         log_prior = -_log_num_actions(logits)
-    return tf.reduce_sum(tf.exp(log_pi) * (log_pi - log_prior), axis=-1)
+    return _kl_of_log_probs(log_pi, log_prior)
 
 
 def entropy(logits):
-    """Entropy H(softmax(logits)) = -sum_a pi(a) log pi(a): ``[..., A] -> [...]``."""
+    """Entropy H(softmax(logits)) = -sum_a pi(a) log pi(a): ``[..., A] -> [...]``.
+
+    -inf logits (actions of probability 0) contribute 0.
+    """
     logits = _float_tensor(logits)
     _check_min_rank("entropy", "logits", logits, 1, "[..., A]")
-    log_pi = tf.nn.log_softmax(logits)
-    return -tf.reduce_sum(tf.exp(log_pi) * log_pi, axis=-1)
+    return -_kl_of_log_probs(tf.nn.log_softmax(logits), tf.constant(0.0, logits.dtype))
 
 
 # ---------------------------------------------------------------------------------------------
-# Entropy-regularised n-step returns (paper.md sections 2.4, 2.5, 2.9)
+# Entropy-regularised n-step returns (paper sections 3.3-3.6, Eq. 36; docs/theory.md §3)
 
 
 def entropy_regularized_returns(
@@ -352,7 +442,7 @@ def entropy_regularized_returns(
     values_t=None,
     is_boundary_t=None,
 ):
-    """Value targets and soft-Q targets by the backward recursion of paper.md section 2.9.
+    """Value targets and soft-Q targets by a backward recursion (docs/theory.md §3).
 
     G_T = bootstrap; for t = T-1 .. 0::
 
@@ -360,15 +450,16 @@ def entropy_regularized_returns(
         G_t = r_t + discount_t * G_{t+1}                     (naive)
         G_t = values_t                                       (where is_boundary_t)
 
-    value target V-hat_t = G_t, which includes the d = 0 penalty (section 2.5); soft-Q target
-    y_t = G_t + tau * penalty_t, which excludes it (section 2.4: Q omits the first KL term). With
+    value target V-hat_t = G_t, which includes the d = 0 penalty (the n-step backup of V, paper
+    section 3.6); soft-Q target y_t = G_t + tau * penalty_t, which excludes it (section 3.5: Q
+    omits the first KL term). With
     ``proper=False`` neither contains a penalty and y_t = G_t.
 
     Args:
       r_t: ``[T, B]`` rewards.
       discount_t: ``[T, B]`` discounts (gamma included, 0 at termination).
       penalty_t: ``[T, B]`` per-step penalty, normally the analytic KL(pi || prior)(s_t) (or the
-        sampled log-ratio for d >= 1, paper.md T6). May be None when ``proper=False``.
+        sampled log-ratio for d >= 1, docs/theory.md §6). May be None when ``proper=False``.
       bootstrap_value: ``[B]`` V(s_T).
       tau: temperature.
       proper: put the penalty in the returns (entropy-regularised returns) or not (naive A2C).
@@ -427,35 +518,8 @@ def entropy_regularized_returns(
     return value_targets, tf.stop_gradient(q_targets)
 
 
-def nstep_discounted_rewards(r_t, discount_t):
-    """n-step reward sum and discount product for n-step DQN targets.
-
-    ``R = sum_k (prod_{j<k} discount_j) r_k`` and ``D = prod_k discount_k`` over the T steps, so
-    that ``soft_q_target(R, D, q_next_at_s_T, tau, backup)`` is the n-step (n = T) target. A zero
-    discount (termination) stops the sum. Truncations inside the window are not handled: drop
-    windows that contain a boundary (as TF-Agents' DqnAgent does).
-
-    Args:
-      r_t: ``[T, B]`` rewards.
-      discount_t: ``[T, B]`` discounts.
-
-    Returns:
-      ``(reward_sum [B], discount_product [B])``, stop-gradient.
-    """
-    fn = "nstep_discounted_rewards"
-    r_t = _float_tensor(r_t)
-    discount_t = _float_tensor(discount_t, r_t.dtype)
-    _check_rank(fn, "r_t", r_t, 2, "[T, B]")
-    _check_rank(fn, "discount_t", discount_t, 2, "[T, B]")
-    _check_shapes(fn, "r_t", r_t.shape, discount_t=discount_t.shape)
-    weights = tf.math.cumprod(discount_t, axis=0, exclusive=True)
-    reward_sum = tf.reduce_sum(weights * r_t, axis=0)
-    discount_product = tf.reduce_prod(discount_t, axis=0)
-    return tf.stop_gradient(reward_sum), tf.stop_gradient(discount_product)
-
-
 # ---------------------------------------------------------------------------------------------
-# Entropy-regularised A2C (paper.md sections 2.5, 2.9)
+# Entropy-regularised A2C (paper sections 3.6, 6.1, Eq. 48; docs/theory.md §5)
 
 
 def _check_sequence_inputs(fn, logits_t, values_t, actions_t, r_t, discount_t, bootstrap_value):
@@ -500,7 +564,7 @@ def a2c_loss(
     log_prior=None,
     is_boundary_t=None,
 ):
-    """Entropy-regularised advantage actor-critic loss   (paper.md sections 2.5, 2.9).
+    """Entropy-regularised advantage actor-critic loss   (paper section 3.6; docs/theory.md §5).
 
     With pen_t = sg(KL(pi || prior)(s_t)) (analytic) and V-hat_t from
     :func:`entropy_regularized_returns`::
@@ -513,10 +577,10 @@ def a2c_loss(
     ``entropy_mode="proper"`` puts -tau * pen in the returns (d >= 0 for the value target, whose
     d = 0 term is state-only and so harmless in the advantage); ``"naive"`` leaves the returns
     plain and keeps only the per-step tau * KL_theta term (A3C). The d = 0 penalty is the analytic
-    KL, never the sampled log-ratio, which would count grad KL twice (paper.md section 2.9).
+    KL, never the sampled log-ratio, which would count grad KL twice (docs/theory.md §6).
 
     With ``value_coef = 1 / tau``, ``tau * loss`` has the expected gradient of the unscaled soft
-    n-step Q loss (paper.md section 2.6).
+    n-step Q loss (paper section 4; docs/theory.md §6).
 
     Args:
       logits_t: ``[T, B, A]`` policy logits.
@@ -577,7 +641,7 @@ def a2c_loss(
 
 
 # ---------------------------------------------------------------------------------------------
-# Soft n-step Q-learning on Q = V + tau * log(pi / prior) (paper.md sections 2.6, 2.9, 3.3)
+# Soft n-step Q-learning on Q = V + tau * log(pi / prior) (Eq. 57; docs/theory.md §4, §6, §9)
 
 
 def soft_nstep_q_loss(
@@ -598,18 +662,19 @@ def soft_nstep_q_loss(
     """Soft n-step Q-learning with the dueling parametrisation of the paper's section 6.3.
 
     Q(s, a) = V(s) + tau * (log pi(a|s) - log prior(a|s)), pi = softmax(logits): V is then exactly
-    the soft value of Q and pi its Boltzmann policy. The target (paper.md section 2.4) is
+    the soft value of Q and pi its Boltzmann policy (Eq. 57). The target (paper section 3.5,
+    docs/theory.md §4) is
     y_t = q_targets of :func:`entropy_regularized_returns` (proper, analytic KL penalty, stop-grad).
 
     Stream scaling: with A = tau * (log pi(a) - log prior(a)), c = ``value_scale`` and
     k = ``advantage_scale`` (None: 1 / tau, the paper's choice; the paper's text says "1/gamma",
-    an erratum, paper.md section 6)::
+    an erratum; docs/theory.md §9)::
 
         Q_fwd = c * V + (1 - c) * sg(V) + k * A + (1 - k) * sg(A)
-        loss_t = 0.5 * (Q_fwd - sg(y_t)) ** 2                           (0 at boundaries)
+        loss_t = 0.5 * (sg(y_t) - Q_fwd) ** 2                           (0 at boundaries)
 
     The forward value is exactly that of Q = V + A (computed as sg(x) + s * (x - sg(x))).
-    Expected gradients, actions drawn from pi (paper.md section 2.6, T5, T8)::
+    Expected gradients, actions drawn from pi (paper section 4; docs/theory.md §6)::
 
         scaled (c, 1/tau):  E grad loss = E grad(L_PG + c * L_V)
         plain:              E grad loss = tau * E grad L_PG + E grad L_V
@@ -659,7 +724,7 @@ def soft_nstep_q_loss(
     advantage = tau * log_ratio_a
     q_taken = values_t + advantage
     q_fwd = _scale_gradient(values_t, value_scale) + _scale_gradient(advantage, advantage_scale)
-    td_error = q_fwd - q_targets
+    td_error = q_targets - q_fwd
     if is_boundary_t is not None:
         td_error *= tf.cast(tf.logical_not(is_boundary_t), logits_t.dtype)
     loss = 0.5 * tf.square(td_error)
@@ -675,13 +740,39 @@ def soft_nstep_q_loss(
 
 
 # ---------------------------------------------------------------------------------------------
-# One-step (soft) DQN (paper.md sections 2.4, 2.8)
+# Soft Q-learning targets: one-step (DQN) and n-step (paper sections 3.5, 6.2;
+# docs/theory.md §4, §8)
+
+
+def _backup_value_and_kl(q, tau, backup, selector, log_prior):
+    """Backed-up value V(s) and KL(pi || mu)(s) of the backup's policy, ``[..., A] -> [...]``.
+
+    ``"max"``: V = max_a q (or q at argmax selector), KL = 0 (the tau -> 0 limit, where tau * KL
+    vanishes). Soft backups: mu is the counting measure (``"logsumexp"``, KL = -H) or the prior
+    (``"logmeanexp"``: uniform, or ``log_prior``); pi is the Boltzmann policy of q, or of
+    ``selector`` (double Q), where V = E_pi[q] - tau * KL(pi || mu). With selector == q that is
+    the soft value of q (the paper's Eq. 28 at its maximiser, docs/theory.md §2).
+    """
+    if backup == "max":
+        if selector is None:
+            v = tf.reduce_max(q, axis=-1)
+        else:
+            v = _select(q, tf.argmax(selector, axis=-1, output_type=tf.int32))
+        return v, tf.zeros_like(v)
+    counting = backup == "logsumexp"
+    log_mu, _ = _log_measure(q, log_prior, counting)
+    if selector is None:
+        v, log_pi = _soft_value_parts(q, tau, log_prior, counting)
+        return v, _kl_of_log_probs(log_pi, log_mu)
+    _, log_pi = _soft_value_parts(selector, tau, log_prior, counting)
+    kl = _kl_of_log_probs(log_pi, log_mu)
+    return tf.reduce_sum(tf.exp(log_pi) * q, axis=-1) - tau * kl, kl
 
 
 def soft_q_target(r_t, discount_t, q_next, tau, backup="logsumexp", *, q_next_selector=None):
-    """One-step Q-learning target y = r_t + discount_t * V(s_{t+1})   (paper.md section 2.8).
+    """One-step Q-learning target y = r_t + discount_t * V(s_{t+1})   (paper section 6.2).
 
-    Backups, with q_next from the target network:
+    See ``docs/theory.md §8``. Backups, with q_next from the target network:
 
     * ``"max"``: V = max_a q_next (DQN).
     * ``"logsumexp"``: V = tau * logsumexp(q_next / tau) (entropy bonus, counting measure).
@@ -694,8 +785,9 @@ def soft_q_target(r_t, discount_t, q_next, tau, backup="logsumexp", *, q_next_se
 
         V = E_{pi_sel}[q_next] - tau * KL(pi_sel || prior)
 
-    (KL to the counting measure is -H for ``"logsumexp"``). By paper.md T1 this equals the soft
-    value of q_next when q_next_selector == q_next, and is below it otherwise.
+    (KL to the counting measure is -H for ``"logsumexp"``). When q_next_selector == q_next this
+    equals the soft value of q_next (the Boltzmann policy maximises E_pi[q] - tau * KL, Eq. 28);
+    otherwise it is below it.
 
     Args:
       r_t: ``[B]`` rewards. discount_t: ``[B]`` discounts (0 at termination).
@@ -705,7 +797,7 @@ def soft_q_target(r_t, discount_t, q_next, tau, backup="logsumexp", *, q_next_se
       q_next_selector: optional ``[B, A]`` online-network Q(s_{t+1}, .).
 
     Returns:
-      ``[B]`` targets, stop-gradient.
+      ``[B]`` targets, stop-gradient. :func:`soft_nstep_q_target` is the n-step form.
     """
     fn = "soft_q_target"
     if backup not in SOFT_Q_BACKUPS:
@@ -719,28 +811,117 @@ def soft_q_target(r_t, discount_t, q_next, tau, backup="logsumexp", *, q_next_se
     _check_rank(fn, "discount_t", discount_t, 1, "[B]")
     _check_shapes(fn, "q_next[:, 0]", q_next.shape[:1], r_t=r_t.shape, discount_t=discount_t.shape)
     tau = _check_tau(fn, tau, dtype)
-
-    if q_next_selector is None:
-        if backup == "max":
-            v_next = tf.reduce_max(q_next, axis=-1)
-        else:
-            v_next = soft_value(q_next, tau, entropy_bonus=backup == "logsumexp")
-    else:
+    if q_next_selector is not None:
         q_next_selector = tf.stop_gradient(_float_tensor(q_next_selector, dtype))
         _check_rank(fn, "q_next_selector", q_next_selector, 2, "[B, A]")
         _check_shapes(fn, "q_next", q_next.shape, q_next_selector=q_next_selector.shape)
-        if backup == "max":
-            best = tf.argmax(q_next_selector, axis=-1, output_type=tf.int32)
-            v_next = _select(q_next, best)
-        else:
-            log_pi = boltzmann_log_probs(q_next_selector, tau)
-            pi = tf.exp(log_pi)
-            # KL(pi || counting measure) = sum pi log pi; to the uniform prior add log|A|.
-            kl = tf.reduce_sum(pi * log_pi, axis=-1)
-            if backup == "logmeanexp":
-                kl = kl + _log_num_actions(q_next)
-            v_next = tf.reduce_sum(pi * q_next, axis=-1) - tau * kl
+    v_next, _ = _backup_value_and_kl(q_next, tau, backup, q_next_selector, None)
     return tf.stop_gradient(r_t + discount_t * v_next)
+
+
+def soft_nstep_q_target(
+    r_t,
+    discount_t,
+    q_t,
+    tau,
+    backup="logsumexp",
+    *,
+    form="paper",
+    q_selector_t=None,
+    log_prior=None,
+    is_boundary_t=None,
+):
+    """n-step soft Q-learning targets from target-network values   (paper section 3.5).
+
+    See ``docs/theory.md §4``. For every start t of a window of T transitions, with V_k and
+    KL_k the backed-up value and the KL of the backup's policy at s_k (as in
+    :func:`soft_q_target`, computed from ``q_t[k]``)::
+
+        form="paper":    y_t = r_t + sum_{d=1}^{T-t-1} D_{t,d} (r_{t+d} - tau * KL_{t+d})
+                               + D_{t,T-t} V_T
+        form="rewards":  y_t = r_t + sum_{d=1}^{T-t-1} D_{t,d} r_{t+d} + D_{t,T-t} V_T
+
+    where D_{t,d} = discount_t * ... * discount_{t+d-1} (gamma^d until a termination, 0 after).
+    ``y_0`` is the n-step target with n = T; a later t has the shorter horizon T - t (the
+    truncation of an A2C segment). "paper" is the target whose residual equals the n-step
+    policy gradient in expectation (docs/theory.md §6): Q leaves out the KL of its own state
+    (d = 0), so only KL_{t+d} with d >= 1 enters. "rewards" is a plain n-step return followed by
+    the soft backup.
+
+    KL_k is KL(pi_k || mu) for the backup's measure mu (docs/theory.md §2, §8): for
+    ``"logsumexp"`` mu is the counting measure, so -tau * KL_k = +tau * H_k (the entropy bonus);
+    for ``"logmeanexp"`` mu is the uniform prior (or ``exp(log_prior)``), KL_k = log|A| - H_k for
+    the uniform one. pi_k is the Boltzmann policy of ``q_t[k]``, or of ``q_selector_t[k]`` with
+    double Q, the policy the backup evaluates V under. ``"max"`` is the tau -> 0 limit where
+    tau * KL vanishes: there the two forms are the same target.
+
+    Episode boundaries (``is_boundary_t``, see the module docstring) restart the return: a window
+    that meets the LAST step s_k bootstraps there with V_k (times the zero discount of a
+    terminated episode) and no KL_k, like the final bootstrap. At a boundary t itself, y_t = V_t
+    (the transition is a dummy; mask its loss).
+
+    Args:
+      r_t: ``[T, B]`` rewards.
+      discount_t: ``[T, B]`` discounts (gamma included, 0 at termination).
+      q_t: ``[T + 1, B, A]`` target-network Q at s_0 .. s_T (s_T: the bootstrap state).
+      tau: temperature > 0 (unused by ``"max"``, but must still be > 0).
+      backup: ``"max"``, ``"logsumexp"`` or ``"logmeanexp"``.
+      form: ``"paper"`` or ``"rewards"``.
+      q_selector_t: optional ``[T + 1, B, A]`` online-network Q (double Q, as in
+        :func:`soft_q_target`).
+      log_prior: log reference policy broadcastable to ``[T + 1, B, A]``, only with
+        ``"logmeanexp"`` (None: uniform).
+      is_boundary_t: ``[T, B]`` bool, True for the dummy LAST -> FIRST transitions.
+
+    Returns:
+      ``[T, B]`` targets y_t, stop-gradient. With T = 1 both forms equal :func:`soft_q_target`.
+    """
+    fn = "soft_nstep_q_target"
+    if backup not in SOFT_Q_BACKUPS:
+        raise ValueError(f"{fn}: backup must be one of {SOFT_Q_BACKUPS}, got {backup!r}")
+    if form not in NSTEP_TARGET_FORMS:
+        raise ValueError(f"{fn}: form must be one of {NSTEP_TARGET_FORMS}, got {form!r}")
+    if log_prior is not None and backup != "logmeanexp":
+        raise ValueError(
+            f"{fn}: log_prior is the reference policy of the 'logmeanexp' backup; pass None with "
+            f"backup={backup!r}"
+        )
+    q_t = tf.stop_gradient(_float_tensor(q_t))
+    dtype = q_t.dtype
+    _check_rank(fn, "q_t", q_t, 3, "[T + 1, B, A]")
+    r_t = tf.stop_gradient(_float_tensor(r_t, dtype))
+    discount_t = tf.stop_gradient(_float_tensor(discount_t, dtype))
+    _check_rank(fn, "r_t", r_t, 2, "[T, B]")
+    _check_rank(fn, "discount_t", discount_t, 2, "[T, B]")
+    _check_shapes(fn, "r_t", r_t.shape, discount_t=discount_t.shape)
+    steps = r_t.shape[0]
+    window = tf.TensorShape([None if steps is None else steps + 1, r_t.shape[1]])
+    _check_shapes(fn, "[T + 1, B] of r_t", window, **{"q_t[..., 0]": q_t.shape[:-1]})
+    tau = _check_tau(fn, tau, dtype)
+    if q_selector_t is not None:
+        q_selector_t = tf.stop_gradient(_float_tensor(q_selector_t, dtype))
+        _check_rank(fn, "q_selector_t", q_selector_t, 3, "[T + 1, B, A]")
+        _check_shapes(fn, "q_t", q_t.shape, q_selector_t=q_selector_t.shape)
+    log_prior = _log_prior(fn, log_prior, q_t, constant=True)
+
+    v_t, kl_t = _backup_value_and_kl(q_t, tau, backup, q_selector_t, log_prior)
+    proper = form == "paper" and backup != "max"
+    # G_t: the return from s_t on, with -tau * KL_t when proper; y_t = r_t + discount_t * G_{t+1}
+    # then holds the d >= 1 penalties and not the d = 0 one.
+    g_t, _ = entropy_regularized_returns(
+        r_t,
+        discount_t,
+        kl_t[:-1] if proper else None,
+        v_t[-1],
+        tau,
+        proper=proper,
+        values_t=v_t[:-1],
+        is_boundary_t=is_boundary_t,
+    )
+    y_t = r_t + discount_t * tf.concat([g_t[1:], v_t[-1:]], axis=0)
+    if is_boundary_t is not None:
+        y_t = tf.where(tf.cast(is_boundary_t, tf.bool), v_t[:-1], y_t)
+    return tf.stop_gradient(y_t)
 
 
 def one_step_q_loss(q_tm1, a_tm1, target, *, loss="huber", huber_delta=1.0):

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 F64 = tf.float64
 LOG2, LOG3 = math.log(2.0), math.log(3.0)
+_PROPERTY = settings(max_examples=40, deadline=None)
 
 
 def _np(x):
@@ -172,14 +173,177 @@ def test_entropy_regularized_returns_boundary_truncation_mid_segment():
         )
 
 
-def test_nstep_discounted_rewards_known_values():
-    # Column 0: R = 1 + 0.5 * 2 + 0.25 * 3 = 2.75, D = 0.5^3 = 0.125.
-    # Column 1: termination at t = 1: R = 1 + 0.5 * 2 + 0.5 * 0 * 3 = 2, D = 0.
-    r = tf.constant([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]], F64)
-    d = tf.constant([[0.5, 0.5], [0.5, 0.0], [0.5, 0.5]], F64)
-    reward_sum, discount = losses.nstep_discounted_rewards(r, d)
-    np.testing.assert_allclose(reward_sum, [2.75, 2.0], rtol=1e-15)
-    np.testing.assert_allclose(discount, [0.125, 0.0], rtol=1e-15)
+def _nstep_window(dtype=F64):
+    """T = 2, B = 3, A = 2, tau = 1. q_t[1] = [0, log 3] everywhere: Boltzmann pi = [1/4, 3/4],
+    H = 0.5623351, KL to uniform = log 2 - H = 0.1308120, KL to the counting measure = -H.
+    q_t[2] = [1, 2]: V_2 = log(e + e^2) = 2.3132617 (logsumexp), 1.6201145 (logmeanexp), 2 (max).
+
+    * column 0: discounts [0.5, 0.5], rewards [1, 2];
+    * column 1: truncated after transition 0 (transition 1 is a dummy LAST -> FIRST), r_0 = 3;
+    * column 2: as column 0 but terminated after transition 1 (discount_1 = 0).
+    """
+    q_t = np.zeros((3, 3, 2))
+    q_t[1] = [0.0, LOG3]
+    q_t[2] = [1.0, 2.0]
+    return dict(
+        r_t=tf.constant([[1.0, 3.0, 1.0], [2.0, 9.0, 2.0]], dtype),
+        discount_t=tf.constant([[0.5, 0.5, 0.5], [0.5, 0.5, 0.0]], dtype),
+        q_t=tf.constant(q_t, dtype),
+        tau=1.0,
+        is_boundary_t=tf.constant([[False] * 3, [False, True, False]]),
+    )
+
+
+_H = 0.5623351446188083
+_LSE2, _LME2 = 2.3132616875182226, 1.6201145069582774
+
+
+@pytest.mark.parametrize("dtype, rtol", [(F64, 1e-14), (tf.float32, 1e-6)])
+def test_soft_nstep_q_target_known_values(dtype, rtol):
+    # paper, logsumexp: y_0 = 1 + 0.5 (2 - tau KL_1 + 0.5 V_2) = 1 + 0.5 (2 + H + 0.5 * 2.3132617)
+    #   = 1 + 0.5 * 3.7189660 = 2.8594830; rewards: 1 + 0.5 (2 + 1.1566308) = 2.5783154.
+    # logmeanexp: paper 1 + 0.5 (2 - 0.1308120 + 0.5 * 1.6201145) = 2.3396226;
+    #   rewards 1 + 0.5 (2 + 0.8100573) = 2.4050286.  max: 1 + 0.5 (2 + 0.5 * 2) = 2.5, both forms.
+    # Column 1: y_0 = 3 + 0.5 V_1 with no KL_1 (V_1 is the bootstrap of the truncated episode):
+    #   V_1 = log 4, log 2, log 3 for logsumexp, logmeanexp, max; y_1 = V_1 (dummy transition).
+    # Column 2: y_0 = 1 + 0.5 (2 - tau KL_1): 1 + 0.5 (2 + H) = 2.2811676 (logsumexp),
+    #   1 + 0.5 (2 - 0.1308120) = 1.9345940 (logmeanexp), 2 (rewards form; and max).
+    # y_1 = r_1 + discount_1 V_2 in every form: 2 + 0.5 V_2 in columns 0, 2 and 2 in column 2.
+    expected = {
+        ("logsumexp", "paper"): [2.85948299418896, 1.0 + 0.5 * (2.0 + _H)],
+        ("logsumexp", "rewards"): [2.5783154218795556, 2.0],
+        ("logmeanexp", "paper"): [2.339622608769001, 1.0 + 0.5 * (2.0 - (LOG2 - _H))],
+        ("logmeanexp", "rewards"): [2.4050286267395693, 2.0],
+        ("max", "paper"): [2.5, 2.0],
+        ("max", "rewards"): [2.5, 2.0],
+    }
+    v1 = {"logsumexp": math.log(4.0), "logmeanexp": LOG2, "max": LOG3}
+    v2 = {"logsumexp": _LSE2, "logmeanexp": _LME2, "max": 2.0}
+    for (backup, form), (y0_col0, y0_col2) in expected.items():
+        y = losses.soft_nstep_q_target(**_nstep_window(dtype), backup=backup, form=form)
+        assert y.dtype == dtype and y.shape == (2, 3)
+        np.testing.assert_allclose(
+            y.numpy(),
+            [
+                [y0_col0, 3.0 + 0.5 * v1[backup], y0_col2],
+                [2.0 + 0.5 * v2[backup], v1[backup], 2.0],
+            ],
+            rtol=rtol,
+            err_msg=f"{backup}, {form}",
+        )
+
+
+def test_soft_nstep_q_target_double_q_and_prior_known_values():
+    window = _nstep_window()
+    # Double Q, selector [0, 0] at s_1 (pi_sel uniform, KL to the counting measure -log 2) and
+    # selector == q at s_2 (V_2 = the soft value): column 0, paper, logsumexp:
+    #   y_0 = 1 + 0.5 (2 + log 2 + 0.5 * 2.3132617) = 2.9248890.
+    selector = window["q_t"].numpy().copy()
+    selector[1] = 0.0
+    y = losses.soft_nstep_q_target(**window, q_selector_t=selector)
+    assert y.numpy()[0, 0] == pytest.approx(2.9248890121595283, rel=1e-14)
+    # The rewards form ignores the selector's KL: 1 + 0.5 (2 + 0.5 * 2.3132617) again.
+    y = losses.soft_nstep_q_target(**window, q_selector_t=selector, form="rewards")
+    assert y.numpy()[0, 0] == pytest.approx(2.5783154218795556, rel=1e-14)
+    # Prior [1/4, 3/4] with logmeanexp, and q = [0, 0] at s_1 (column 0), where pi = prior and
+    # KL_1 = 0: y_0 = 1 + 0.5 (2 + 0.5 V_2), V_2 = log(e / 4 + 3 e^2 / 4) = 1.8279889,
+    # y_0 = 2.4569972.
+    window["q_t"] = tf.tensor_scatter_nd_update(window["q_t"], [[1, 0]], [[0.0, 0.0]])
+    y = losses.soft_nstep_q_target(**window, backup="logmeanexp", log_prior=np.log([0.25, 0.75]))
+    assert y.numpy()[0, 0] == pytest.approx(2.4569972348107174, rel=1e-14)
+
+
+def _np_nstep_targets(r, disc, v, kl, boundary, tau, paper):
+    """The n-step targets by their direct sums (not the recursion): ``[T, B]``."""
+    steps, batch = r.shape
+    y = np.zeros((steps, batch))
+    for b in range(batch):
+        for t in range(steps):
+            if boundary[t, b]:
+                y[t, b] = v[t, b]
+                continue
+            total, weight = r[t, b], disc[t, b]
+            for k in range(t + 1, steps + 1):
+                if k == steps or boundary[k, b]:
+                    total += weight * v[k, b]
+                    break
+                total += weight * (r[k, b] - (tau * kl[k, b] if paper else 0.0))
+                weight *= disc[k, b]
+            y[t, b] = total
+    return y
+
+
+def _np_backup(q, selector, tau, backup):
+    """V and KL of the backup's policy by numpy: ``[..., A] -> ([...], [...])``."""
+    if backup == "max":
+        best = (q if selector is None else selector).argmax(-1)
+        return np.take_along_axis(q, best[..., None], -1)[..., 0], np.zeros(q.shape[:-1])
+    sel = q if selector is None else selector
+    z = sel / tau
+    log_pi = z - z.max(-1, keepdims=True)
+    log_pi -= np.log(np.exp(log_pi).sum(-1, keepdims=True))
+    pi = np.exp(log_pi)
+    kl = (pi * log_pi).sum(-1) + (math.log(q.shape[-1]) if backup == "logmeanexp" else 0.0)
+    return (pi * q).sum(-1) - tau * kl, kl
+
+
+@pytest.mark.parametrize("backup", losses.SOFT_Q_BACKUPS)
+@pytest.mark.parametrize("double_q", [False, True])
+@pytest.mark.parametrize("dtype, rtol", [(F64, 1e-12), (tf.float32, 2e-5)])
+def test_soft_nstep_q_target_matches_direct_sums(backup, double_q, dtype, rtol):
+    rng = np.random.default_rng(7)
+    steps, batch, tau = 5, 6, 0.4
+    q = rng.normal(size=(steps + 1, batch, 3)) * 2.0
+    selector = q + rng.normal(size=q.shape) if double_q else None
+    r = rng.normal(size=(steps, batch))
+    disc = np.where(rng.random((steps, batch)) < 0.2, 0.0, 0.9)
+    boundary = rng.random((steps, batch)) < 0.25
+    v, kl = _np_backup(q, selector, tau, backup)
+    for form in losses.NSTEP_TARGET_FORMS:
+        y = losses.soft_nstep_q_target(
+            tf.constant(r, dtype),
+            tf.constant(disc, dtype),
+            tf.constant(q, dtype),
+            tau,
+            backup,
+            form=form,
+            q_selector_t=None if selector is None else tf.constant(selector, dtype),
+            is_boundary_t=boundary,
+        )
+        expected = _np_nstep_targets(r, disc, v, kl, boundary, tau, form == "paper")
+        np.testing.assert_allclose(y, expected, rtol=rtol, atol=rtol, err_msg=form)
+    if backup != "max":  # the KL terms matter: the forms differ where a window has d >= 1
+        paper, rewards = (
+            _np_nstep_targets(r, disc, v, kl, boundary, tau, p) for p in (True, False)
+        )
+        assert np.abs(paper - rewards).max() > 0.1
+
+
+@pytest.mark.parametrize("backup", losses.SOFT_Q_BACKUPS)
+@pytest.mark.parametrize("dtype, rtol", [(F64, 1e-15), (tf.float32, 1e-6)])
+def test_soft_nstep_q_target_one_step_is_soft_q_target(backup, dtype, rtol):
+    rng = np.random.default_rng(3)
+    q = tf.constant(rng.normal(size=(2, 4, 3)), dtype)
+    selector = tf.constant(rng.normal(size=(2, 4, 3)), dtype)
+    r = tf.constant(rng.normal(size=(1, 4)), dtype)
+    disc = tf.constant([[0.9, 0.0, 0.9, 0.5]], dtype)
+    for sel in (None, selector):
+        one = losses.soft_q_target(
+            r[0], disc[0], q[1], 0.3, backup, q_next_selector=None if sel is None else sel[1]
+        )
+        for form in losses.NSTEP_TARGET_FORMS:
+            y = losses.soft_nstep_q_target(r, disc, q, 0.3, backup, form=form, q_selector_t=sel)
+            np.testing.assert_allclose(y[0], one, rtol=rtol, atol=rtol)
+
+
+def test_soft_nstep_q_target_blocks_gradients():
+    window = _nstep_window()
+    selector = tf.constant(window["q_t"])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([window["r_t"], window["discount_t"], window["q_t"], selector])
+        y = losses.soft_nstep_q_target(**window, q_selector_t=selector)
+    for x in (window["r_t"], window["discount_t"], window["q_t"], selector):
+        assert tape.gradient(y, x) is None
 
 
 # One transition: logits [0, log 3] (pi = [0.25, 0.75]), V = 1, action 1, r = 2, discount 0.5,
@@ -237,7 +401,8 @@ def test_a2c_loss_known_values():
 
 def test_soft_nstep_q_loss_known_values():
     # Q = V + tau (log pi(1) - log 0.5) = 1 + 0.1 log 1.5 = 1.0405465;
-    # y = G0 + tau KL = (3.5 - tau KL) + tau KL = 3.5; td = -2.4594535; loss = 0.5 td^2 = 3.0244557.
+    # y = G0 + tau KL = (3.5 - tau KL) + tau KL = 3.5; td = y - Q = 2.4594535;
+    # loss = 0.5 td^2 = 3.0244557.
     # The stream scaling leaves the forward value unchanged.
     for kw in (dict(), dict(value_scale=None, advantage_scale=1.0), dict(scale_streams=False)):
         loss, extra = losses.soft_nstep_q_loss(**_one_step_inputs(), **kw)
@@ -245,7 +410,7 @@ def test_soft_nstep_q_loss_known_values():
         assert extra.q_taken.numpy()[0, 0] == pytest.approx(1.0405465108108165, rel=1e-14)
         assert extra.q_targets.numpy()[0, 0] == pytest.approx(3.5, rel=1e-14)
         assert extra.value_targets.numpy()[0, 0] == pytest.approx(3.5 - 0.1 * _KL, rel=1e-14)
-        assert extra.td_error.numpy()[0, 0] == pytest.approx(-2.4594534891891833, rel=1e-13)
+        assert extra.td_error.numpy()[0, 0] == pytest.approx(2.4594534891891833, rel=1e-13)
     # Prior [0.75, 0.25]: Q = 1 + 0.1 (log 0.75 - log 0.25) = 1 + 0.1 log 3 = 1.1098612;
     # KL = 0.5 log 3 (known value above) and y = 3.5 again.
     loss, extra = losses.soft_nstep_q_loss(**_one_step_inputs(), log_prior=np.log([0.75, 0.25]))
@@ -262,7 +427,7 @@ def test_soft_nstep_q_loss_two_step_known_values():
     #   G0 = 2 - 0.0130812 + 0.5 * 0.4869188 = 2.2303782; y0 = G0 + 0.0130812 = 2.2434594
     #   (= 2 + 0.5 * G1: the d = 1 penalty stays in y0, the d = 0 one does not).
     #   Q0 = 1 + 0.1 log(0.75 / 0.5) = 1.0405465; Q1 = 0.5 + 0.1 log 1.5 = 0.5405465.
-    #   td = [-1.2029129, 0.0405465]; loss = 0.5 td^2 = [0.7234997, 0.0008220].
+    #   td = y - Q = [1.2029129, -0.0405465]; loss = 0.5 td^2 = [0.7234997, 0.0008220].
     kw = dict(
         logits_t=tf.constant([[[0.0, LOG3]], [[LOG3, 0.0]]], F64),
         values_t=tf.constant([[1.0], [0.5]], F64),
@@ -280,7 +445,7 @@ def test_soft_nstep_q_loss_two_step_known_values():
     )
     np.testing.assert_allclose(extra.q_taken[:, 0], [1.0405465108108165, 0.5405465108108164])
     np.testing.assert_allclose(
-        extra.td_error[:, 0], [-1.2029128873921267, 0.040546510810816394], rtol=1e-12
+        extra.td_error[:, 0], [1.2029128873921267, -0.040546510810816394], rtol=1e-12
     )
 
 
@@ -417,16 +582,16 @@ def test_soft_nstep_q_loss_gradients_exact_and_none_through_targets(scales, k_ti
         assert tape.gradient(total, batch[key]) is None, key
     for key in ("logits_t", "values_t"):
         assert tape.gradient(extra.q_targets, batch[key]) is None, key
-    # loss = 0.5 (Q - y)^2 with gradient td * (c grad V + k tau grad log pi(a)).
+    # td = y - Q; loss = 0.5 td^2 with gradient -td * (c grad V + k tau grad log pi(a)).
     td = extra.td_error.numpy()
     keep = 1.0 - batch["is_boundary_t"].numpy().astype(float)
-    np.testing.assert_allclose(td, (extra.q_taken - extra.q_targets).numpy() * keep, rtol=1e-14)
-    np.testing.assert_allclose(tape.gradient(total, batch["values_t"]), c * td, rtol=1e-12)
+    np.testing.assert_allclose(td, (extra.q_targets - extra.q_taken).numpy() * keep, rtol=1e-14)
+    np.testing.assert_allclose(tape.gradient(total, batch["values_t"]), -c * td, rtol=1e-12)
     pi = tf.nn.softmax(batch["logits_t"]).numpy()
     onehot = np.eye(3)[batch["actions_t"].numpy()]
     np.testing.assert_allclose(
         tape.gradient(total, batch["logits_t"]),
-        k_times_tau * td[..., None] * (onehot - pi),
+        -k_times_tau * td[..., None] * (onehot - pi),
         rtol=1e-10,
         atol=1e-14,
     )
@@ -583,9 +748,33 @@ def test_soft_q_target_and_td_loss_block_gradients():
             "a_tm1 must have rank 1",
         ),
         (
-            "nstep_discounted_rewards",
-            lambda: losses.nstep_discounted_rewards([1.0], [[1.0]]),
-            "r_t must have rank 2",
+            "soft_nstep_q_target",
+            lambda: losses.soft_nstep_q_target([[1.0]], [[1.0]], [[[1.0, 2.0]]], 1.0),
+            "q_t\\[..., 0\\] has shape \\(1, 1\\), incompatible with \\[T \\+ 1, B\\] of r_t",
+        ),
+        (
+            "soft_nstep_q_target",
+            lambda: losses.soft_nstep_q_target([[1.0]], [[1.0]], [[1.0, 2.0]] * 2, 1.0),
+            "q_t must have rank 3 \\[T \\+ 1, B, A\\]",
+        ),
+        (
+            "soft_nstep_q_target",
+            lambda: losses.soft_nstep_q_target([[1.0]], [[1.0]], [[[1.0]]] * 2, 1.0, form="soft"),
+            "form must be one of \\('paper', 'rewards'\\)",
+        ),
+        (
+            "soft_nstep_q_target",
+            lambda: losses.soft_nstep_q_target(
+                [[1.0]], [[1.0]], [[[1.0]]] * 2, 1.0, "max", log_prior=[0.0]
+            ),
+            "log_prior is the reference policy of the 'logmeanexp' backup",
+        ),
+        (
+            "soft_nstep_q_target",
+            lambda: losses.soft_nstep_q_target(
+                [[1.0]], [[1.0]], [[[1.0]]] * 2, 1.0, q_selector_t=[[[1.0, 2.0]]] * 2
+            ),
+            "q_selector_t has shape",
         ),
         (
             "soft_value",
@@ -685,7 +874,19 @@ def _all_functions(batch):
             for s in (None, batch["logits_t"][1])
         ],
         "td": losses.one_step_q_loss(q_next, batch["actions_t"][0], batch["r_t"][0]),
-        "nstep": losses.nstep_discounted_rewards(batch["r_t"], batch["discount_t"]),
+        "nstep": [
+            losses.soft_nstep_q_target(
+                batch["r_t"],
+                batch["discount_t"],
+                tf.concat([batch["logits_t"], batch["logits_t"][:1]], axis=0),
+                batch["tau"],
+                b,
+                form=f,
+                is_boundary_t=batch["is_boundary_t"],
+            )
+            for b in losses.SOFT_Q_BACKUPS
+            for f in losses.NSTEP_TARGET_FORMS
+        ],
     }
 
 
@@ -816,6 +1017,147 @@ def test_soft_value_keeps_precision_at_large_tau_in_float32():
     assert abs(float(v) - 0.5000125) < 2e-7
 
 
+def _exact_log_sum_exp(z):
+    """log sum_a exp(z_a) over Python floats (-inf entries drop out), shifted by the max of the
+    whole argument and summed with math.fsum: the reference the float32 and float64 results are
+    checked against."""
+    finite = [x for x in z if x != -math.inf]
+    m = max(finite)
+    return m + math.log(math.fsum(math.exp(x - m) for x in finite))
+
+
+def _exact_soft_value(q, tau, log_prior):
+    """V and log pi by :func:`_exact_log_sum_exp` of q / tau + log prior (Python floats)."""
+    z = [qa / tau + lp for qa, lp in zip(q, log_prior, strict=True)]
+    lse = _exact_log_sum_exp(z)
+    return tau * lse, np.array([x - lse for x in z])
+
+
+def _check_against_exact(q, tau, log_prior, dtype, rtol):
+    """soft_value, boltzmann_log_probs and their gradients against the exact reference, which sees
+    the inputs as rounded to ``dtype`` (so that only the computation is compared)."""
+    q_in = tf.constant(q, dtype)
+    lp_in = tf.constant(log_prior, dtype)
+    v_ref, log_pi_ref = _exact_soft_value(
+        q_in.numpy().astype(float).tolist(), tau, lp_in.numpy().astype(float).tolist()
+    )
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([q_in, lp_in])
+        v = losses.soft_value(q_in, tau, lp_in)
+        log_pi = losses.boltzmann_log_probs(q_in, tau, lp_in)
+        finite_log_pi = tf.where(tf.math.is_finite(log_pi), log_pi, tf.zeros_like(log_pi))
+    scale = 1.0 + np.max(np.abs(q)) + tau * np.max(np.abs(log_pi_ref[np.isfinite(log_pi_ref)]))
+    assert abs(float(v) - v_ref) <= rtol * scale, (float(v), v_ref)
+    log_pi = log_pi.numpy()
+    zero = np.isneginf(lp_in.numpy())
+    assert np.all(np.isneginf(log_pi[zero]))  # no prior mass: probability exactly 0
+    np.testing.assert_allclose(log_pi[~zero], log_pi_ref[~zero], atol=rtol * scale / tau)
+    np.testing.assert_allclose(np.exp(log_pi).sum(), 1.0, rtol=4 * rtol)
+    # dV/dq = pi and dV/dlog prior = tau * pi: finite, and 0 for the actions without mass.
+    for x, factor in ((q_in, 1.0), (lp_in, tau)):
+        grad = tape.gradient(v, x).numpy()
+        assert np.all(np.isfinite(grad))
+        np.testing.assert_allclose(grad, factor * np.exp(log_pi_ref), atol=10 * rtol * factor)
+    for x in (q_in, lp_in):
+        assert np.all(np.isfinite(tape.gradient(finite_log_pi, x).numpy()))
+
+
+_SMALL_PRIORS = [
+    # The best action (q = 100) gets prior mass 1e-9, 1e-20, 1e-30 or none at all.
+    ([100.0, 0.0, 0.0], 1.0, [1e-9, 0.5, 0.5]),
+    ([100.0, 0.0, 0.0], 1.0, [1e-20, 0.5, 0.5]),
+    ([100.0, 0.0, 0.0], 1.0, [1e-30, 0.5, 0.5]),
+    ([100.0, 0.0, 0.0], 1.0, [0.0, 0.5, 0.5]),
+    ([3.0, -1.0, 2.0, 0.5], 0.05, [0.0, 0.25, 1e-12, 0.75]),
+    ([3.0, -1.0, 2.0, 0.5], 20.0, [0.0, 0.25, 1e-12, 0.75]),
+]
+
+
+@pytest.mark.parametrize("dtype, rtol", [(F64, 1e-15), (tf.float32, 3e-7)])
+@pytest.mark.parametrize("q, tau, prior", _SMALL_PRIORS)
+def test_soft_value_with_little_or_no_prior_mass_on_the_best_action(q, tau, prior, dtype, rtol):
+    # q = [100, 0, 0], tau = 1, prior [1e-9, 1/2, 1/2]: V = log(1e-9 e^100 + 1)
+    # = 100 + log 1e-9 + log1p(1e9 e^-100) = 79.2767342 (a shift by max q alone cancelled this to
+    # -inf in float32). With no mass on action 0: V = log(1/2 + 1/2) = 0, pi = [0, 1/2, 1/2].
+    with np.errstate(divide="ignore"):
+        _check_against_exact(q, tau, np.log(prior), dtype, rtol)
+
+
+def test_soft_value_little_prior_mass_known_values():
+    # The values themselves, not only agreement with the reference: 100 + log(1e-9) = 79.2767342,
+    # 100 + log(1e-30) = 30.9224472 (the log1p(1/prior * e^-100) terms are below 4e-14).
+    for dtype, rtol in ((F64, 1e-14), (tf.float32, 1e-7)):
+        for mass, value in ((1e-9, 79.27673416305359), (1e-30, 30.922447210178634)):
+            v = losses.soft_value(
+                tf.constant([100.0, 0.0, 0.0], dtype),
+                1.0,
+                [math.log(mass), math.log(0.5), math.log(0.5)],
+            )
+            assert float(v) == pytest.approx(value, rel=rtol)
+        v = losses.soft_value(tf.constant([100.0, 0.0, 0.0], dtype), 1.0, [-math.inf, -LOG2, -LOG2])
+        assert float(v) == 0.0
+
+
+def test_all_zero_prior_is_an_error():
+    for call in (
+        lambda: losses.soft_value([1.0, 2.0], 1.0, [-math.inf, -math.inf]),
+        lambda: losses.boltzmann_log_probs([[1.0, 2.0]] * 2, 1.0, [[0.0, 0.0], [-math.inf] * 2]),
+        lambda: losses.kl_to_prior([1.0, 2.0], [-math.inf, -math.inf]),
+    ):
+        with pytest.raises(ValueError, match="log_prior gives no action any mass"):
+            call()
+
+
+@st.composite
+def _q_and_sparse_prior(draw):
+    """q up to 100, log prior entries in [log 1e-30, 0] or -inf, at least one finite."""
+    n = draw(st.integers(2, 6))
+    q = np.array(draw(st.lists(st.floats(-100.0, 100.0), min_size=n, max_size=n)))
+    log_w = draw(
+        st.lists(
+            st.floats(-30.0 * math.log(10.0), 0.0) | st.just(-math.inf), min_size=n, max_size=n
+        )
+    )
+    if all(w == -math.inf for w in log_w):
+        log_w[draw(st.integers(0, n - 1))] = 0.0
+    log_prior = np.array(log_w) - _exact_log_sum_exp(log_w)  # normalised
+    return q, log_prior
+
+
+@_PROPERTY
+@given(_q_and_sparse_prior(), st.floats(-3.0, 3.0), st.sampled_from([F64, tf.float32]))
+def test_property_soft_value_exact_for_any_prior_mass(problem, log10_tau, dtype):
+    q, log_prior = problem
+    rtol = 1e-14 if dtype == F64 else 1e-6
+    _check_against_exact(q, 10.0**log10_tau, log_prior, dtype, rtol)
+
+
+@pytest.mark.parametrize("dtype", [F64, tf.float32])
+def test_kl_and_entropy_count_zero_mass_as_zero(dtype):
+    # pi = softmax([-1000, 0]) underflows to [0, 1]; prior [0, 1]: KL = 0 (0 * log(0 / 0) = 0,
+    # it was NaN), gradient finite (and 0: pi is a point mass, KL is flat to first order).
+    logits = tf.constant([-1000.0, 0.0], dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        kl = losses.kl_to_prior(logits, [-math.inf, 0.0])
+    assert float(kl) == 0.0
+    np.testing.assert_array_equal(tape.gradient(kl, logits), [0.0, 0.0])
+    # Boltzmann log-probs with a zero-mass action (-inf) as logits: prior [0, 1/4, 3/4],
+    # q = 0 -> pi = prior, KL = 0; entropy = -(1/4 log 1/4 + 3/4 log 3/4) = 0.5623351.
+    log_prior = tf.constant([-math.inf, math.log(0.25), math.log(0.75)], dtype)
+    log_pi = losses.boltzmann_log_probs(tf.zeros([3], dtype), 1.0, log_prior)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(log_pi)
+        kl = losses.kl_to_prior(log_pi, log_prior)
+        h = losses.entropy(log_pi)
+    assert float(kl) == pytest.approx(0.0, abs=1e-7)
+    assert float(h) == pytest.approx(_H, rel=1e-6)
+    for out in (kl, h):
+        assert np.all(np.isfinite(tape.gradient(out, log_pi).numpy()))
+    # Mass where the prior has none: KL = +inf.
+    assert float(losses.kl_to_prior(tf.constant([0.0, 0.0], dtype), [-math.inf, 0.0])) == math.inf
+
+
 # ---------------------------------------------------------------------------------------------
 # Hypothesis properties of soft_value
 
@@ -827,9 +1169,6 @@ def _q_and_prior(draw, bound=10.0):
     weights = draw(st.none() | st.lists(st.floats(0.01, 1.0), min_size=n, max_size=n))
     prior = np.full(n, 1.0 / n) if weights is None else np.array(weights) / np.sum(weights)
     return q, prior, None if weights is None else np.log(prior)
-
-
-_PROPERTY = settings(max_examples=40, deadline=None)
 
 
 @_PROPERTY

@@ -12,7 +12,6 @@ equivalence diagnostic come from :mod:`softrl_tf.agents.actor_critic`; only the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from softrl_tf import losses
 from softrl_tf.agents.actor_critic import ActorCriticAgent, ActorCriticConfig
@@ -21,14 +20,12 @@ from softrl_tf.config import NONNEGATIVE, check, setting
 
 import tensorflow as tf
 
-EntropyMode = Literal["naive", "proper"]
-
 
 @dataclass
 class A2CConfig(ActorCriticConfig):
     """Entropy-regularised A2C (docs/theory.md §5; paper §6.1)."""
 
-    entropy_mode: EntropyMode = setting(
+    entropy_mode: losses.EntropyMode = setting(
         "proper", "naive: entropy bonus only; proper: -tau*KL inside the returns as well."
     )
     value_coef: float = setting(0.5, "Value-loss coefficient c.", NONNEGATIVE)

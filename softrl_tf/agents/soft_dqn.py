@@ -1,6 +1,6 @@
 """Soft 1-step (and n-step) Q-learning with a target network and replay; DQN as the hard case.
 
-Paper.md §2.4 and §2.8 (§6.2 of the paper): a DQN whose one changed line is the backup of the
+The paper's section 6.2 (docs/theory.md §4, §8): a DQN whose one changed line is the backup of the
 target network's values at the next state:
 
 - ``"max"``:        ``y = r + gamma * max_a' Qbar(s', a')``                (DQN, the tau -> 0 limit)
@@ -9,14 +9,14 @@ target network's values at the next state:
 
 Exploration is epsilon-greedy over ``Q`` (as in the paper's §6.2), by TF-Agents'
 ``EpsilonGreedyPolicy`` over its ``QPolicy``, or Boltzmann sampling at temperature ``tau``
-(``exploration="boltzmann"``). ``n_steps > 1`` gives the n-step variant of the paper's Figure 2:
-plain discounted rewards over ``n`` steps, then the soft backup. Experience is a ``Trajectory``
+(``exploration="boltzmann"``). ``n_steps > 1`` gives the n-step variant of the paper's Figure 2,
+with the soft n-step target (``nstep_target="paper"``: rewards minus tau * KL at the intermediate
+states) or rewards only (``"rewards"``), then the soft backup. Experience is a ``Trajectory``
 ``[B, n_steps + 1]`` sampled from a replay buffer; item 0 is the transition trained on.
 """
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -39,9 +39,7 @@ import tensorflow as tf
 from tf_agents.policies import epsilon_greedy_policy, greedy_policy, q_policy
 from tf_agents.utils import common
 
-Backup = Literal["max", "logsumexp", "logmeanexp"]
 SoftBackup = Literal["logsumexp", "logmeanexp"]
-TdLoss = Literal["huber", "l2"]
 Exploration = Literal["epsilon", "boltzmann"]
 _POLYAK = (lambda v: POSITIVE[0](v) and v <= 1, "a number in (0, 1]")
 
@@ -63,7 +61,7 @@ class DQNConfig(AgentConfig):
     double_q: bool = setting(
         False, "Select with the online network, evaluate with the target network."
     )
-    loss: TdLoss = setting("huber", "TD loss.")
+    loss: losses.TdLoss = setting("huber", "TD loss.")
     epsilon_start: float = setting(1.0, "Initial epsilon.", UNIT_INTERVAL)
     epsilon_end: float = setting(0.05, "Final epsilon.", UNIT_INTERVAL)
     epsilon_decay_fraction: float = setting(
@@ -90,6 +88,10 @@ class SoftDQNConfig(DQNConfig):
     exploration: Exploration = setting(
         "epsilon", "epsilon: epsilon-greedy, as in the paper; boltzmann: sample exp(Q/tau)."
     )
+    nstep_target: losses.NstepTargetForm = setting(
+        "paper",
+        "n-step target: paper (-tau*KL at every intermediate step) | rewards (rewards only).",
+    )
 
 
 def linear_epsilon(counter: tf.Variable, start: float, end: float, decay_updates: int) -> Callable:
@@ -114,6 +116,11 @@ class SoftDQNAgent(KerasTrainStepAgent):
       backup: ``"max" | "logsumexp" | "logmeanexp"``.
       gamma: discount.
       n_steps: reward steps before the bootstrap (1 is the paper's DQN, 5 its n-step variant).
+      nstep_target: the n-step target, :func:`softrl_tf.losses.soft_nstep_q_target`:
+        ``"paper"`` subtracts tau * KL of the target network's Boltzmann policy at every
+        intermediate state (the soft n-step target of the paper's section 3.5, docs/theory.md §4;
+        with ``"logsumexp"`` that is an entropy bonus); ``"rewards"`` sums the rewards only, then
+        applies the backup. The same target for ``n_steps=1`` or ``backup="max"``.
       target_update_period: train steps between target-network updates.
       target_update_tau: 1.0 copies the weights (DQN); smaller values are Polyak averaging.
       double_q: select the bootstrap action (or Boltzmann policy, for soft backups) with the
@@ -139,6 +146,7 @@ class SoftDQNAgent(KerasTrainStepAgent):
         backup: str = "logsumexp",
         gamma: float = 0.99,
         n_steps: int = 1,
+        nstep_target: str = "paper",
         target_update_period: int = 500,
         target_update_tau: float = 1.0,
         double_q: bool = False,
@@ -150,11 +158,11 @@ class SoftDQNAgent(KerasTrainStepAgent):
         train_step_counter=None,
         name: str | None = None,
     ):
-        if backup not in typing.get_args(Backup):
+        if backup not in losses.SOFT_Q_BACKUPS:
             raise ValueError(
-                f"backup must be one of {' | '.join(typing.get_args(Backup))}, got {backup!r}."
+                f"backup must be one of {' | '.join(losses.SOFT_Q_BACKUPS)}, got {backup!r}."
             )
-        check(SoftDQNConfig, tau=tau, exploration=exploration)
+        check(SoftDQNConfig, tau=tau, exploration=exploration, nstep_target=nstep_target)
         check(
             DQNConfig,
             loss=loss,
@@ -172,6 +180,7 @@ class SoftDQNAgent(KerasTrainStepAgent):
         self._backup = backup
         self._gamma = float(gamma)
         self._n_steps = n_steps
+        self._nstep_target = nstep_target
         self._double_q = bool(double_q)
         self._loss_kind = loss
         self._log_prior = None if log_prior is None else tf.constant(log_prior, tf.float32)
@@ -208,7 +217,12 @@ class SoftDQNAgent(KerasTrainStepAgent):
     @classmethod
     def _backup_kwargs(cls, config) -> dict:
         """The constructor keywords that differ between soft DQN and DQN."""
-        return dict(tau=config.tau, backup=config.backup, exploration=config.exploration)
+        return dict(
+            tau=config.tau,
+            backup=config.backup,
+            exploration=config.exploration,
+            nstep_target=config.nstep_target,
+        )
 
     @classmethod
     def from_config(cls, config, time_step_spec, action_spec, *, total_updates: int):
@@ -270,49 +284,39 @@ class SoftDQNAgent(KerasTrainStepAgent):
         self._update_target()
         return loss_info
 
-    def _bootstrap_values(self, observation, step_type):
-        """Backed-up value of every item's observation under the target network.
+    def _target_q_values(self, observation, step_type):
+        """Target-network Q at every item of the window, and the online Q that selects (double Q).
 
         Args:
           observation: ``[B, n + 1, ...]`` observations of the sampled window.
           step_type: ``[B, n + 1]`` their step types.
 
         Returns:
-          ``[n + 1, B]`` V(s) = backup_a' Qbar(s, a'), stop-gradient (paper.md section 2.8).
+          ``(q_t, q_selector_t)``: ``[n + 1, B, A]`` each (time-major); ``q_selector_t`` is None
+          without double Q.
         """
         q_target, _ = self._target_q_network(observation, step_type=step_type, training=False)
-        q_target = time_major(q_target)
-        num_actions = q_target.shape[-1] or tf.shape(q_target)[-1]
         selector = None
         if self._double_q:
             q_online, _ = self._q_network(observation, step_type=step_type, training=False)
-            selector = tf.reshape(time_major(q_online), [-1, num_actions])
-        # soft_q_target takes [N, A]: flatten time and batch, then restore them.
-        outer = tf.shape(q_target)[:-1]
-        flat_q = tf.reshape(q_target, [-1, num_actions])
-        zeros = tf.zeros(tf.shape(flat_q)[:1], flat_q.dtype)
-        # With r = 0 and discount = 1 the one-step target is the backed-up value itself.
-        values = losses.soft_q_target(
-            zeros, tf.ones_like(zeros), flat_q, self._tau, self._backup, q_next_selector=selector
-        )
-        return tf.reshape(values, outer)
+            selector = time_major(q_online)
+        return time_major(q_target), selector
 
     def _loss(self, experience, weights=None, training=False):
         segment = unpack_segment(experience, self._gamma)
         q_all, _ = self._q_network(
             segment.observation[:, 0], step_type=experience.step_type[:, 0], training=training
         )
-        values = self._bootstrap_values(segment.observation, experience.step_type)
-        # n-step rewards then the soft backup; an episode boundary inside the window restarts
-        # the return at that step's backed-up value (the bootstrap of a truncated episode).
-        _, q_targets = losses.entropy_regularized_returns(
+        q_t, q_selector_t = self._target_q_values(segment.observation, experience.step_type)
+        # Item 0 is trained on; an episode boundary inside the window restarts its return.
+        q_targets = losses.soft_nstep_q_target(
             segment.r_t,
             segment.discount_t,
-            None,
-            values[-1],
+            q_t,
             self._tau,
-            proper=False,
-            values_t=values[:-1],
+            self._backup,
+            form=self._nstep_target,
+            q_selector_t=q_selector_t,
             is_boundary_t=segment.is_boundary_t,
         )
         loss_b, extra = losses.one_step_q_loss(

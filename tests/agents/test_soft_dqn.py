@@ -65,39 +65,43 @@ def window_batch(n_steps, seed=2):
 
 
 def np_backup(q_target, q_online, backup, double_q, tau=TAU):
-    """``[..., A] -> [...]``: the backed-up value of the next state (docs/theory.md §8)."""
-    if not double_q:
-        if backup == "max":
-            return q_target.max(-1)
-        m = q_target.max(-1)
-        lse = m + tau * np.log(np.exp((q_target - m[..., None]) / tau).sum(-1))
-        return lse if backup == "logsumexp" else lse - tau * math.log(NUM_ACTIONS)
+    """``[..., A] -> ([...], [...])``: the backed-up value of a state and the KL of the backup's
+    Boltzmann policy to its measure (0 for ``"max"``; docs/theory.md §8)."""
     if backup == "max":
-        return np.take_along_axis(q_target, q_online.argmax(-1)[..., None], -1)[..., 0]
-    z = q_online / tau
+        best = (q_online if double_q else q_target).argmax(-1)
+        return np.take_along_axis(q_target, best[..., None], -1)[..., 0], np.zeros(best.shape)
+    z = (q_online if double_q else q_target) / tau
     logp = z - z.max(-1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
     pi = np.exp(logp)
     kl = (pi * logp).sum(-1)  # KL to the counting measure
     if backup == "logmeanexp":
         kl = kl + math.log(NUM_ACTIONS)
-    return (pi * q_target).sum(-1) - tau * kl
+    if not double_q:  # the soft value, by a max-shifted log-sum-exp
+        m = q_target.max(-1)
+        lse = m + tau * np.log(np.exp((q_target - m[..., None]) / tau).sum(-1))
+        return (lse if backup == "logsumexp" else lse - tau * math.log(NUM_ACTIONS)), kl
+    return (pi * q_target).sum(-1) - tau * kl, kl
 
 
-def expected_loss(online_w, target_w, arrays, backup, double_q, loss_kind):
+def expected_loss(online_w, target_w, arrays, backup, double_q, loss_kind, nstep_target="paper"):
     q_online = np_q_network(online_w, arrays["observation"])
     q_target = np_q_network(target_w, arrays["observation"])
-    values = np_backup(q_target, q_online, backup, double_q)  # [B, n + 1]
+    values, kl = np_backup(q_target, q_online, backup, double_q)  # [B, n + 1] each
+    penalty = TAU * kl if nstep_target == "paper" else np.zeros_like(kl)
     batch, k = arrays["reward"].shape
     targets = np.zeros(batch)
     for b in range(batch):
-        g = values[b, k - 1]
-        for t in reversed(range(k - 1)):
-            if arrays["step_type"][b, t] == LAST:
-                g = values[b, t]
-            else:
-                g = arrays["reward"][b, t] + GAMMA * arrays["discount"][b, t] * g
-        targets[b] = g
+        # Forward: y = r_0 + sum_{d >= 1} (prod of discounts) (r_d - tau KL_d) + ... V_k, stopping
+        # at a dummy LAST -> FIRST transition (bootstrap with V there, no KL).
+        total, weight = arrays["reward"][b, 0], GAMMA * arrays["discount"][b, 0]
+        for d in range(1, k):
+            if d == k - 1 or arrays["step_type"][b, d] == LAST:
+                total += weight * values[b, d]
+                break
+            total += weight * (arrays["reward"][b, d] - penalty[b, d])
+            weight *= GAMMA * arrays["discount"][b, d]
+        targets[b] = total
     q_taken = q_online[np.arange(batch), 0, arrays["action"][:, 0]]
     td = targets - q_taken
     if loss_kind == "huber":
@@ -130,15 +134,36 @@ def make_agent(n_steps=1, seed=0, **kwargs):
 
 @pytest.mark.parametrize("backup", ["max", "logsumexp", "logmeanexp"])
 @pytest.mark.parametrize("double_q", [False, True], ids=["single", "double"])
-@pytest.mark.parametrize("n_steps", [1, 2])
-def test_loss_matches_numpy(backup, double_q, n_steps):
-    agent, online_w, target_w = make_agent(n_steps, backup=backup, double_q=double_q)
+@pytest.mark.parametrize("n_steps, nstep_target", [(1, "paper"), (2, "paper"), (2, "rewards")])
+def test_loss_matches_numpy(backup, double_q, n_steps, nstep_target):
+    agent, online_w, target_w = make_agent(
+        n_steps, backup=backup, double_q=double_q, nstep_target=nstep_target
+    )
     experience, arrays = window_batch(n_steps)
-    loss, td_abs, td = expected_loss(online_w, target_w, arrays, backup, double_q, "huber")
+    loss, td_abs, td = expected_loss(
+        online_w, target_w, arrays, backup, double_q, "huber", nstep_target
+    )
     assert (np.abs(td[:3]) > 1).any() and (np.abs(td[:3]) < 1).any()  # both Huber regimes
     info = agent.loss(experience)
     np.testing.assert_allclose(info.loss.numpy(), loss, rtol=1e-5)
     np.testing.assert_allclose(info.extra["td_error_abs"].numpy(), td_abs, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backup", ["max", "logsumexp", "logmeanexp"])
+@pytest.mark.parametrize("n_steps", [1, 2])
+def test_nstep_target_forms_differ_only_with_kl_terms(backup, n_steps):
+    """The KL terms enter only at intermediate states of a soft backup: n = 2 with the soft
+    backups separates the forms (row 0 of the window has an intermediate state), n = 1 or "max"
+    does not."""
+    experience, _ = window_batch(n_steps)
+    paper, rewards = (
+        make_agent(n_steps, backup=backup, nstep_target=form)[0].loss(experience).loss.numpy()
+        for form in ("paper", "rewards")
+    )
+    if n_steps == 2 and backup != "max":
+        assert abs(paper - rewards) > 1e-3
+    else:
+        assert paper == rewards
 
 
 @pytest.mark.parametrize("backup", ["max", "logsumexp"])
@@ -261,6 +286,7 @@ def test_registry_dqn_is_soft_dqn_with_the_max_backup():
         ({"exploration": "ucb"}, "exploration"),
         ({"loss": "l1"}, "loss"),
         ({"n_steps": 0}, "n_steps"),
+        ({"nstep_target": "soft"}, "nstep_target"),
         ({"tau": -1.0}, "tau"),
     ],
 )
