@@ -35,9 +35,10 @@ every 500 updates, epsilon 1 -> 0.05), identical for every variant of an experim
 paper's Atari runs were 10M-80M agent steps on several games: these budgets show early learning,
 not the paper's asymptotic scores. *Final* is the mean return of the last 100 training
 episodes at the end of training (behaviour policy, exploration included); *AUC* the average of
-that curve over training; intervals are 95% t intervals over seeds. Learning-curve figures show
-the {BAND} (the tables' interval at every step), against agent steps (on Atari one agent step is
-4 emulator frames).
+that curve over training; intervals are 95% t intervals over seeds.
+
+**Figures.** Learning curves against agent steps (on Atari one agent step is 4 emulator frames),
+drawn as the {BAND} (the tables' interval, at every step).
 """
 
 
