@@ -1,19 +1,26 @@
 """Package metadata for softrl_tf.
 
-TF-Agents 0.19 pins typing-extensions 4.5, tensorflow-probability 0.23, pygame and gym<=0.23, which
-break a current TensorFlow stack, and tf_keras pins the full ``tensorflow`` distribution, which would
-replace a ``tensorflow-cpu`` install. So those three packages (tf-agents, tf_keras, gym) are not in
-``install_requires``: ``scripts/install_stack.sh`` installs them with ``--no-deps`` next to an existing
-TensorFlow 2.21, and ``softrl_tf/__init__.py`` says exactly what to run when they are missing.
+TF-Agents 0.19 pins typing-extensions 4.5, tensorflow-probability 0.23, pygame and gym<=0.23,
+which break a current TensorFlow stack, and tf_keras pins the full ``tensorflow`` distribution,
+which would replace a ``tensorflow-cpu`` install. So those three packages (tf-agents, tf_keras,
+gym) are not in ``install_requires``: ``scripts/install_stack.sh`` installs them with
+``--no-deps`` next to an existing TensorFlow 2.21, and ``softrl_tf/_stack.py`` says exactly what
+to run when they are missing.
 """
 
 from setuptools import find_packages, setup
 
 ATARI = ["ale-py>=0.12,<0.13", "opencv-python-headless>=4.8"]
-# scripts/evaluate.py --video: gymnasium's RecordVideo writes with moviepy; classic control renders
+# softrl-evaluate --video: gymnasium's RecordVideo writes with moviepy; classic control renders
 # with pygame.
 VIDEO = ["moviepy>=2", "pygame>=2.1"]
 NOTEBOOKS = ["matplotlib>=3.7", "jupyter", "nbmake>=1.5", "minatar>=1.0.15"]
+# The scripts/ files are the same commands, for a checkout without an install.
+CONSOLE_SCRIPTS = [
+    "softrl-train = softrl_tf.training.cli:main",
+    "softrl-evaluate = softrl_tf.evaluate:main",
+    "softrl-plot = softrl_tf.results.plot:main",
+]
 DEV = [
     "pytest>=8",
     "pytest-timeout>=2.3",
@@ -63,6 +70,7 @@ setup(
         "notebooks": NOTEBOOKS,
         "dev": DEV,
     },
+    entry_points={"console_scripts": CONSOLE_SCRIPTS},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

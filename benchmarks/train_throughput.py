@@ -13,13 +13,14 @@ Prints figures; never fails a test run.
 """
 
 import argparse
-import csv
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+
+from softrl_tf.results.metrics import read_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -42,11 +43,9 @@ def measure_ours(agent, env, num_envs, steps, log_every, extra):
             *extra,
         ]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
-        with open(os.path.join(root, "metrics.csv"), encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    first, last = rows[0], rows[-1]
-    elapsed = float(last["wall_time"]) - float(first["wall_time"])
-    return (int(last["step"]) - int(first["step"])) / elapsed
+        table = read_metrics(root)
+    steps, wall_time = table.steps, table.values["wall_time"]
+    return float((steps[-1] - steps[0]) / (wall_time[-1] - wall_time[0]))
 
 
 def measure_peer(python, env, num_envs, steps, warmup):

@@ -7,6 +7,11 @@ TF-Agents 0.19 needs Keras 2 (``tf_keras``) behind ``tf.keras``. TensorFlow deci
 ``tf.keras`` means from ``TF_USE_LEGACY_KERAS``; so this module sets that variable before
 TensorFlow loads, and refuses to load (with the fix spelled out) when TensorFlow was already
 imported without it, that is, with Keras 3 behind ``tf.keras``.
+
+Importing this package does not import TensorFlow: :mod:`softrl_tf.results` (reading and plotting
+``metrics.csv``) works without it. The first import of a submodule that needs TensorFlow checks
+that the whole stack (TensorFlow, tf_keras, TF-Agents, TensorFlow Probability) imports, and names
+what to install when it does not (:mod:`softrl_tf._stack`).
 """
 
 import os
@@ -18,12 +23,6 @@ _KERAS_FIX = (
     "TF_USE_LEGACY_KERAS=1 before Python starts (in a notebook: "
     "`import os; os.environ['TF_USE_LEGACY_KERAS'] = '1'` in the first cell, then restart the "
     "kernel)."
-)
-_STACK_FIX = (
-    "softrl_tf could not import {name} ({error}). Install the stack with "
-    "`bash scripts/install_stack.sh <python>` from the softrl_tf repository, or by hand: "
-    "`pip install --no-deps tf_keras~=2.21.0 tf-agents==0.19.0 gym==0.23.1` next to "
-    "TensorFlow 2.21 (see the README, section Install)."
 )
 
 
@@ -46,11 +45,11 @@ if "tensorflow" in sys.modules and not _imported_tensorflow_uses_keras_2():
     raise ImportError(_KERAS_FIX)
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
-for _name in ("tensorflow", "tf_keras", "tf_agents", "tensorflow_probability"):
-    try:
-        __import__(_name)
-    except ImportError as _error:  # pragma: no cover - exercised only on broken installs
-        raise ImportError(_STACK_FIX.format(name=_name, error=_error)) from _error
+# TensorFlow itself loads only with the first submodule that needs it (see softrl_tf._stack), so
+# softrl_tf.results and the command lines' --help start without it.
+from softrl_tf import _stack  # noqa: E402 - after the guard, which must run first
+
+_stack.install()
 
 __version__ = "0.1.0"
 

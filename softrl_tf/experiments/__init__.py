@@ -4,12 +4,13 @@
 not finished yet of an experiment, writes ``results/<experiment>/<run>/`` (``metrics.csv``,
 ``config.json``, ``run.json``), ``summary.md`` / ``summary.csv`` (final and area-under-curve
 returns, mean and 95% interval over seeds), ``curves.png`` and ``provenance.json`` (the commands
-that produced them). ``scripts/experiment.py`` is the command line.
+that produced them). :mod:`.cli` is the command line (``scripts/experiment.py``).
 
 Modules: :mod:`~softrl_tf.experiments.specs` (runs, variants, budgets), :mod:`.registry` (the six
 experiments), :mod:`.runner` (parallel processes, skip / resume / reuse), :mod:`.summary`
 (tables), :mod:`.figures`, :mod:`.equivalence` (experiment 1), :mod:`.npg` (experiment 5),
-:mod:`.envs` (MinAtar ids).
+:mod:`.envs` (MinAtar ids). Reading ``metrics.csv``, the statistics over seeds and the
+learning-curve figure come from :mod:`softrl_tf.results`.
 """
 
 from softrl_tf.experiments.registry import EXPERIMENTS, get_experiment, run

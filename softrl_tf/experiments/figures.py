@@ -1,111 +1,59 @@
 """Figures of the experiments (matplotlib, imported lazily: the ``notebooks`` or ``dev`` extra).
 
 * :func:`learning_curves`: one panel per environment, one curve per variant: the mean over seeds
-  of the return curve with a shaded band (+-1 standard deviation across seeds by default, as the
-  paper's figures; or the 95% t interval, or min-max), on the steps that every seed reached.
+  of the return curve with the band :data:`softrl_tf.results.stats.BAND`, drawn by
+  :func:`softrl_tf.results.figures.learning_curves` (the figure every learning curve uses).
 * :func:`equivalence_figure`: relative error of the mean gradients against the number of batches
   averaged (experiment 1), log-log, with the ``1/sqrt(k)`` slope for reference.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from softrl_tf.experiments.summary import RunCurve, t_quantile
+from softrl_tf.experiments.summary import RunCurve
+from softrl_tf.results import figures as _figures
 
 import numpy as np
 
-BANDS = ("std", "ci", "minmax", "none")
-
-
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg",) and not _interactive():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _interactive() -> bool:
-    import sys
-
-    return "ipykernel" in sys.modules
-
-
-def aggregate(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str = "std"):
-    """``(grid, mean, low, high)`` of several ``(steps, values)`` curves.
-
-    The grid is the union of the runs' steps inside the range that all of them cover; each run is
-    linearly interpolated onto it. Bands: ``std`` mean +- 1 sample std (``ddof=1``), ``ci`` the 95%
-    t interval of the mean, ``minmax``, ``none`` (low = high = mean). One run has no band.
-    """
-    curves = [(x, y) for x, y in curves if len(x)]
-    if not curves:
-        raise ValueError("aggregate: no curve has any points")
-    start = max(float(x[0]) for x, _ in curves)
-    stop = min(float(x[-1]) for x, _ in curves)
-    grid = np.unique(np.concatenate([x[(x >= start) & (x <= stop)] for x, _ in curves]))
-    ys = np.stack([np.interp(grid, x, y) for x, y in curves])
-    mean = ys.mean(axis=0)
-    if len(curves) < 2 or band == "none":
-        return grid, mean, mean, mean
-    if band == "minmax":
-        return grid, mean, ys.min(axis=0), ys.max(axis=0)
-    spread = ys.std(axis=0, ddof=1)
-    if band == "ci":
-        spread = spread * t_quantile(0.975, len(curves) - 1) / math.sqrt(len(curves))
-    elif band != "std":
-        raise ValueError(f"band must be one of {BANDS}, got {band!r}")
-    return grid, mean, mean - spread, mean + spread
+EQUIVALENCE_BAND = "mean over seeds, shaded: min to max"
+"""The band of :func:`equivalence_figure`: relative errors on a log axis, where a t interval of
+three seeds would reach below zero."""
 
 
 def learning_curves(
     runs: Sequence[RunCurve],
-    band: str = "std",
     title: str | None = None,
     variants: Sequence[str] | None = None,
 ):
-    """The learning-curve figure of a training experiment (see the module docstring)."""
-    plt = _pyplot()
+    """The learning-curve figure of a training experiment (see the module docstring).
+
+    Args:
+      runs: the runs; those with an empty curve are left out.
+      title: the figure title.
+      variants: the order of the curves (default: order of first appearance).
+    """
     envs = list(dict.fromkeys(run.env for run in runs))
     order = list(variants) if variants else list(dict.fromkeys(run.variant for run in runs))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    ncols = min(3, max(1, len(envs)))
-    nrows = max(1, math.ceil(len(envs) / ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False, layout="constrained"
-    )
-    for ax, env in zip(axes.flat, envs, strict=False):
-        for index, variant in enumerate(order):
-            group = [r for r in runs if r.env == env and r.variant == variant and len(r.steps)]
-            if not group:
-                continue
-            grid, mean, low, high = aggregate([(r.steps, r.values) for r in group], band)
-            color = colors[index % len(colors)]
-            ax.plot(grid, mean, color=color, lw=1.5, label=f"{variant} (n={len(group)})")
-            if len(group) > 1 and band != "none":
-                ax.fill_between(grid, low, high, color=color, alpha=0.2, lw=0)
-        ax.set_title(env)
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel("mean return, last 100 episodes")
-        ax.grid(alpha=0.3)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 4), useMathText=True)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small", frameon=False)
-    for ax in list(axes.flat)[len(envs) :]:
-        ax.set_visible(False)
-    if title:
-        fig.suptitle(title)
+    panels = {
+        env: {
+            variant: [
+                (run.steps, run.values)
+                for run in runs
+                if run.env == env and run.variant == variant and len(run.steps)
+            ]
+            for variant in order
+        }
+        for env in envs
+    }
+    fig, _ = _figures.learning_curves(panels, title=title)
     return fig
 
 
 def equivalence_figure(rows: Sequence[dict]):
     """Relative error of the mean gradients against batches averaged, per case: all variables
     (left) and the policy-logit layer (right); mean over seeds with a min-max band."""
-    plt = _pyplot()
+    plt = _figures.pyplot()
     cases = list(dict.fromkeys(row["case"] for row in rows))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
@@ -135,16 +83,12 @@ def equivalence_figure(rows: Sequence[dict]):
         ax.set_ylabel(r"$\|\bar g_Q - \bar g_{PG}\| / \|\bar g_{PG}\|$")
         ax.set_title(what)
         ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize="x-small", frameon=False)
+    axes[0].legend(
+        fontsize="x-small", title=EQUIVALENCE_BAND, title_fontsize="x-small", frameon=False
+    )
     return fig
 
 
 def save(fig, path: str) -> str:
-    """Saves ``fig`` (PNG at 120 dpi) and closes it; returns ``path``."""
-    import os
-
-    plt = _pyplot()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    """Saves ``fig`` (PNG) and closes it; returns ``path``."""
+    return _figures.save(fig, path)

@@ -368,14 +368,7 @@ def run(
         )
         _, text = summary.summarize(experiment, results_dir, quick=quick)
         if figure:
-            from softrl_tf.experiments import figures
-
-            runs = [r for r in summary.load_runs(experiment, results_dir, quick) if len(r.steps)]
-            if runs:
-                fig = figures.learning_curves(
-                    runs, title=experiment.title, variants=[v.name for v in experiment.variants]
-                )
-                figures.save(fig, os.path.join(out_dir, CURVES_PNG))
+            draw_curves(experiment, results_dir, quick=quick)
         outcome = {
             status: sum(r.status == status for r in records)
             for status in ("finished", "skipped", "copied", "interrupted", "failed")
@@ -400,6 +393,44 @@ def run(
         },
     )
     return text
+
+
+def draw_curves(experiment, results_dir: str, quick: bool = False) -> str | None:
+    """Draws ``<results_dir>/<experiment>/curves.png`` from the runs' ``metrics.csv`` files (no
+    training); returns its path, or None when no run has a curve yet."""
+    from softrl_tf.experiments import figures, summary
+
+    runs = [r for r in summary.load_runs(experiment, results_dir, quick) if len(r.steps)]
+    if not runs:
+        return None
+    fig = figures.learning_curves(
+        runs, title=experiment.title, variants=[v.name for v in experiment.variants]
+    )
+    return figures.save(fig, os.path.join(results_dir, experiment.name, CURVES_PNG))
+
+
+def redraw(results_dir: str = "results") -> list[str]:
+    """Rewrites the summaries and figures of every experiment under ``results_dir`` from the files
+    there (``metrics.csv`` of the runs, ``batches.csv`` of experiment 1), without training, so that
+    they follow the current reader, statistics and figure style. Returns the paths written."""
+    from softrl_tf.experiments import equivalence, figures, summary
+
+    written = []
+    for name, experiment in EXPERIMENTS.items():
+        out_dir = os.path.join(results_dir, name)
+        if experiment.kind == "training":
+            if not os.path.isdir(out_dir):
+                continue
+            summary.summarize(experiment, results_dir)
+            written += [os.path.join(out_dir, f) for f in (summary.SUMMARY_CSV, summary.SUMMARY_MD)]
+            path = draw_curves(experiment, results_dir)
+            if path is not None:
+                written.append(path)
+        elif name == EQUIVALENCE.name and os.path.isfile(os.path.join(out_dir, "batches.csv")):
+            rows = equivalence.read_rows(os.path.join(out_dir, "batches.csv"))
+            path = os.path.join(out_dir, "equivalence.png")
+            written.append(figures.save(figures.equivalence_figure(rows), path))
+    return written
 
 
 def read_provenance(results_dir: str, name: str) -> list[dict]:

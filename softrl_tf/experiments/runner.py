@@ -44,10 +44,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 from softrl_tf.experiments.specs import RunSpec, TrainingExperiment
+from softrl_tf.results.metrics import METRICS_CSV
 
 RUN_JSON = "run.json"
 CONFIG_JSON = "config.json"
-METRICS_CSV = "metrics.csv"
 CHECKPOINTS = "checkpoints"
 WORKER_LOG = "worker.log"
 # Config fields that do not change what a run computes.

@@ -9,105 +9,30 @@ exploration included), as the training loop logs it. Two numbers per run:
   rows from the first one with a value to the last), i.e. the average of the curve over training
   in return units; it rewards learning early as well as well.
 
-Per (environment, variant) over seeds: the mean and a 95% confidence interval
-``mean +- t_{0.975, n-1} * s / sqrt(n)`` with ``s`` the sample standard deviation (``ddof=1``) and
-``t`` Student's t quantile (``tensorflow_probability``); no interval for a single seed.
-
-Reading is plain ``csv`` (no TensorFlow), as ``scripts/plot.py`` does; a row repeated by a resumed
-run keeps its last value, and a torn last line (a run killed mid-write) is dropped.
+Per (environment, variant) over seeds: the mean and the 95% t interval of
+:func:`softrl_tf.results.stats.mean_interval`; no interval for a single seed. Reading
+(:func:`softrl_tf.results.metrics.read_metrics`) and the statistics live in
+:mod:`softrl_tf.results`; this module lays them out per experiment.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from softrl_tf.experiments.runner import METRICS_CSV, RUN_JSON, run_dir
+from softrl_tf.experiments.runner import RUN_JSON, run_dir
 from softrl_tf.experiments.specs import TrainingExperiment
+from softrl_tf.results.metrics import METRICS_CSV, RETURN_METRIC, read_metrics
+from softrl_tf.results.stats import area_under_curve, final_return, mean_interval
 
 import numpy as np
 
-RETURN_METRIC = "episode/return_mean100"
-CONFIDENCE = 0.95
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
-
-
-def read_curve(path: str, metric: str = RETURN_METRIC) -> tuple[np.ndarray, np.ndarray]:
-    """``(steps, values)`` of ``metric`` in a ``metrics.csv``: rows where it has a value,
-    sorted by step; a repeated step keeps its last row.
-
-    Raises:
-      ValueError: the file has no ``step`` column.
-    """
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "step" not in reader.fieldnames:
-        raise ValueError(f"{path} is not a metrics table (no 'step' column).")
-    by_step: dict[float, float] = {}
-    for row in reader:
-        step, value = row.get("step", ""), row.get(metric) or ""
-        if not step.strip():
-            continue
-        if not value.strip():
-            by_step.pop(float(step), None)  # a rewritten row without the metric replaces it
-            continue
-        by_step[float(step)] = float(value)
-    steps = np.array(sorted(by_step), dtype=np.float64)
-    values = np.array([by_step[s] for s in steps], dtype=np.float64)
-    finite = np.isfinite(values)
-    return steps[finite], values[finite]
-
-
-def final_return(steps: np.ndarray, values: np.ndarray) -> float:
-    """The curve's last value (nan for an empty curve)."""
-    del steps
-    return float(values[-1]) if len(values) else float("nan")
-
-
-def area_under_curve(steps: np.ndarray, values: np.ndarray) -> float:
-    """Trapezoid area under ``values`` over ``steps``, divided by the span of ``steps``.
-
-    One point gives that point's value; an empty curve gives nan.
-    """
-    if len(values) == 0:
-        return float("nan")
-    if len(values) == 1:
-        return float(values[0])
-    return float(np.trapezoid(values, steps) / (steps[-1] - steps[0]))
-
-
-def t_quantile(probability: float, df: int) -> float:
-    """Student's t quantile with ``df`` degrees of freedom (``tensorflow_probability``)."""
-    import tensorflow_probability as tfp
-
-    distribution = tfp.distributions.StudentT(
-        df=np.float64(df), loc=np.float64(0.0), scale=np.float64(1.0)
-    )
-    return float(distribution.quantile(np.float64(probability)))
-
-
-def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE):
-    """``(mean, low, high)``: the mean and the t confidence interval over ``values``.
-
-    nan values are left out; with fewer than two values the interval is ``(nan, nan)``.
-    """
-    x = np.asarray([v for v in values if np.isfinite(v)], dtype=np.float64)
-    if len(x) == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, float("nan"), float("nan")
-    half = t_quantile(0.5 + confidence / 2, len(x) - 1) * float(x.std(ddof=1)) / math.sqrt(len(x))
-    return mean, mean - half, mean + half
 
 
 @dataclass
@@ -171,7 +96,7 @@ def load_runs(experiment: TrainingExperiment, results_dir: str, quick: bool = Fa
         path = os.path.join(directory, METRICS_CSV)
         if not os.path.isfile(path):
             continue
-        steps, values = read_curve(path)
+        steps, values = read_metrics(path).curve(RETURN_METRIC)
         record = {}
         if os.path.isfile(os.path.join(directory, RUN_JSON)):
             with open(os.path.join(directory, RUN_JSON), encoding="utf-8") as f:

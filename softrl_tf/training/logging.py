@@ -6,9 +6,11 @@ under ``root_dir``, so ``tensorboard --logdir runs/`` shows one run per root dir
 metric name in order of first appearance; a row leaves the metrics it does not carry empty.
 A metric name seen for the first time rewrites the file with the wider header (temp file +
 ``os.replace``, so a crash mid-rewrite keeps the old file); ``pandas.read_csv`` or
-:func:`csv.DictReader` read it as is, and ``scripts/plot.py`` does. Each row is written with one
-``write`` call and flushed at once, so a SIGKILL loses nothing already written; a torn last line
-(a kill inside the write) is dropped when the file is opened again.
+:func:`csv.DictReader` read it as is; :mod:`softrl_tf.results.metrics` is the package's reader
+(and its rules: a repeated step's last row wins, rows sorted by step, a torn last line dropped),
+which this logger uses too when it reopens the file. Each row is written with one ``write`` call
+and flushed at once, so a SIGKILL loses nothing already written; a torn last line (a kill inside
+the write) is dropped when the file is opened again.
 
 :class:`ProgressBar` is ``tqdm`` on a terminal; elsewhere (CI logs, ``nohup``, notebooks' captured
 stderr) it prints a plain progress line every 10% and every ``interval_s`` seconds instead of
@@ -29,28 +31,17 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from softrl_tf.results.metrics import BASE_COLUMNS, METRICS_CSV, read_rows
+
 import tensorflow as tf
 
-METRICS_CSV = "metrics.csv"
-"""File name of the CSV metrics table inside a root dir."""
-BASE_COLUMNS = ("step", "wall_time")
+__all__ = ["BASE_COLUMNS", "METRICS_CSV", "MetricsLogger", "ProgressBar"]
 
 
 def _to_float(value: Any) -> float:
     if hasattr(value, "numpy"):
         value = value.numpy()
     return float(value)
-
-
-def _read_csv(path: str) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows of a metrics CSV; a torn (unterminated) last line is dropped."""
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    reader = csv.DictReader(io.StringIO(text))
-    rows = [row for row in reader if row.get("step") not in (None, "")]
-    return list(reader.fieldnames or []), rows
 
 
 class MetricsLogger:
@@ -85,7 +76,7 @@ class MetricsLogger:
         self._file: TextIO | None = None
         rows: list[dict[str, str]] = []
         if resume_from_step is not None and os.path.exists(self.csv_path):
-            header, rows = _read_csv(self.csv_path)
+            header, rows = read_rows(self.csv_path)
             self._columns += [name for name in header if name not in BASE_COLUMNS]
             rows = [row for row in rows if float(row["step"]) <= resume_from_step]
         self._rewrite(rows)
@@ -130,7 +121,7 @@ class MetricsLogger:
         values = {str(name): _to_float(value) for name, value in scalars.items()}
         new = [name for name in values if name not in self._columns]
         if new:
-            _, rows = _read_csv(self.csv_path)
+            _, rows = read_rows(self.csv_path)
             self._columns += new
             self._rewrite(rows)
         with self._writer.as_default():

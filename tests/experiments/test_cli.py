@@ -1,25 +1,13 @@
-"""scripts/experiment.py: list, run (a numeric experiment, quick), summary, errors, provenance."""
+"""The experiments' command line (softrl_tf.experiments.cli, scripts/experiment.py): list, run (a
+numeric experiment, quick), summary, report, errors, provenance."""
 
-import importlib.util
 import json
 import os
-import sys
+import shutil
 
-import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf.experiments import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(REPO, "scripts", "experiment.py")
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("experiment_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cli = _load_script()
 
 
 def test_list_names_every_experiment_and_run(capsys):
@@ -71,3 +59,24 @@ def test_summary_headings_go_one_level_down_in_the_readme():
     from softrl_tf.experiments import report
 
     assert report._strip_title("# Title\n\n## Part\ntext\n### Sub\n") == "### Part\ntext\n### Sub"
+
+
+def test_report_redraws_summaries_and_figures_from_the_committed_runs(tmp_path, capsys):
+    # Copies of the committed Pong runs: report reads their metrics.csv and trains nothing.
+    source = os.path.join(REPO, "results", "atari_pong")
+    runs = sorted(d for d in os.listdir(source) if os.path.isdir(os.path.join(source, d)))
+    assert len(runs) == 3
+    for name in runs:
+        shutil.copytree(os.path.join(source, name), tmp_path / "atari_pong" / name)
+    assert cli.main(["report", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    directory = tmp_path / "atari_pong"
+    assert f"wrote {directory / 'curves.png'}" in out
+    assert (directory / "curves.png").read_bytes().startswith(b"\x89PNG")
+    # The same table as the committed one: same reader, same statistics.
+    with open(os.path.join(source, "summary.md"), encoding="utf-8") as f:
+        committed = [line for line in f if line.startswith("| PongNoFrameskip-v4 | proper | 3 |")]
+    assert len(committed) == 1 and committed[0] in (directory / "summary.md").read_text()
+    written = {"curves.png", "summary.csv", "summary.md"}
+    assert sorted(os.listdir(directory)) == sorted([*runs, *written])
+    assert "## 6. The paper's Atari A2C settings" in (tmp_path / "README.md").read_text()

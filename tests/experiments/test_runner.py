@@ -8,6 +8,7 @@ import signal
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf.experiments import runner, summary
 from softrl_tf.experiments.specs import EnvBudget, TrainingExperiment, Variant
+from softrl_tf.results.metrics import read_metrics
 from softrl_tf.training import loop
 
 import pytest
@@ -55,7 +56,7 @@ def test_layout_summary_and_skip_finished(tmp_path):
         record = json.loads(_read(directory / "run.json"))
         assert record["status"] == "finished" and record["attempts"] == 1
         assert record["env_steps"] == STEPS and record["wall_s"] > 0
-        steps, values = summary.read_curve(str(directory / "metrics.csv"))
+        steps, values = read_metrics(directory / "metrics.csv").curve()
         assert steps[-1] == STEPS and len(values) > 3
     metrics = (tmp_path / "tiny" / "proper-CartPole-v1-s0" / "metrics.csv").read_bytes()
     rows, _ = summary.summarize(experiment, str(tmp_path))

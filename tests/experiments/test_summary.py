@@ -1,21 +1,19 @@
-"""Summary tables from synthetic metrics.csv files: final return, AUC, mean and 95% interval."""
+"""Summary tables from synthetic metrics.csv files: final return, AUC, mean and 95% interval.
+
+The reader and the statistics themselves are tested in tests/results.
+"""
 
 import csv
 import json
 import math
 import os
 
-import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf.experiments import summary
 from softrl_tf.experiments.specs import EnvBudget, TrainingExperiment, Variant
+from softrl_tf.results.metrics import RETURN_METRIC as METRIC
 from softrl_tf.training.logging import MetricsLogger
 
-import numpy as np
 import pytest
-
-METRIC = summary.RETURN_METRIC
-# Student's t 0.975 quantiles (standard tables): df = 1, 2, 4.
-T975 = {1: 12.706204736174707, 2: 4.302652729749464, 4: 2.7764451051977934}
 
 
 def _write_metrics(root, rows):
@@ -27,66 +25,6 @@ def _write_metrics(root, rows):
                 scalars[METRIC] = value
             logger.write(step, scalars)
     return os.path.join(root, "metrics.csv")
-
-
-def test_read_curve_skips_rows_without_a_return(tmp_path):
-    path = _write_metrics(tmp_path, [(0, None), (1000, 10.0), (2000, 20.0), (3000, 40.0)])
-    steps, values = summary.read_curve(path)
-    np.testing.assert_array_equal(steps, [1000, 2000, 3000])
-    np.testing.assert_array_equal(values, [10, 20, 40])
-
-
-def test_read_curve_keeps_the_last_of_a_repeated_step_and_drops_a_torn_line(tmp_path):
-    path = tmp_path / "metrics.csv"
-    path.write_text(
-        f"step,wall_time,{METRIC}\n0,1.0,1.5\n1000,2.0,3.0\n1000,3.0,4.0\n2000,4.0,5"  # torn
-    )
-    steps, values = summary.read_curve(str(path))
-    np.testing.assert_array_equal(steps, [0, 1000])
-    np.testing.assert_array_equal(values, [1.5, 4.0])
-
-
-def test_read_curve_rejects_a_file_without_steps(tmp_path):
-    path = tmp_path / "metrics.csv"
-    path.write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match="no 'step' column"):
-        summary.read_curve(str(path))
-
-
-def test_final_and_auc_by_hand():
-    steps = np.array([1000.0, 2000.0, 3000.0])
-    values = np.array([10.0, 20.0, 40.0])
-    # Trapezoids: (10 + 20) / 2 * 1000 + (20 + 40) / 2 * 1000 = 15000 + 30000 = 45000 over a
-    # span of 2000 steps: 22.5.
-    assert summary.area_under_curve(steps, values) == pytest.approx(22.5, rel=1e-15)
-    assert summary.final_return(steps, values) == 40.0
-    # Uneven spacing: (0 + 10) / 2 * 100 + (10 + 10) / 2 * 900 = 500 + 9000 = 9500 over 1000.
-    assert summary.area_under_curve(np.array([0.0, 100.0, 1000.0]), np.array([0.0, 10, 10])) == (
-        pytest.approx(9.5, rel=1e-15)
-    )
-    assert summary.area_under_curve(np.array([5.0]), np.array([7.0])) == 7.0
-    assert math.isnan(summary.area_under_curve(np.array([]), np.array([])))
-    assert math.isnan(summary.final_return(np.array([]), np.array([])))
-
-
-@pytest.mark.parametrize("df", sorted(T975))
-def test_t_quantile_matches_the_tables(df):
-    assert summary.t_quantile(0.975, df) == pytest.approx(T975[df], rel=1e-10)
-
-
-def test_mean_interval_by_hand():
-    # 40, 50, 60: mean 50, sample std sqrt(((-10)^2 + 0 + 10^2) / 2) = 10, n = 3, df = 2:
-    # half-width 4.302652729749464 * 10 / sqrt(3) = 24.841377118...
-    mean, low, high = summary.mean_interval([40.0, 50.0, 60.0])
-    half = 4.302652729749464 * 10 / math.sqrt(3)
-    assert mean == 50.0
-    assert low == pytest.approx(50 - half, rel=1e-10)
-    assert high == pytest.approx(50 + half, rel=1e-10)
-    assert high - low == pytest.approx(49.682754, rel=1e-6)
-    # nan is left out; one value has no interval.
-    mean, low, high = summary.mean_interval([3.0, float("nan")])
-    assert mean == 3.0 and math.isnan(low) and math.isnan(high)
-    assert all(math.isnan(v) for v in summary.mean_interval([]))
 
 
 EXPERIMENT = TrainingExperiment(

@@ -1,4 +1,5 @@
-"""Tests of scripts/evaluate.py: end to end on exports built here, exact episode counts, errors."""
+"""softrl-evaluate (softrl_tf.evaluate): end to end on exports built here, exact episode
+counts, errors."""
 
 import importlib.util
 import json
@@ -7,8 +8,7 @@ import re
 import subprocess
 import sys
 
-import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
-from softrl_tf import envs, export
+from softrl_tf import envs, evaluate, export
 from softrl_tf.networks import ActorCriticNetwork, QNetwork
 
 import gymnasium
@@ -18,23 +18,11 @@ import tensorflow as tf
 from gymnasium import spaces
 from tf_agents.specs import tensor_spec
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(REPO, "scripts", "evaluate.py")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CARTPOLE_OBS = tensor_spec.TensorSpec([4], tf.float32)
 TWO_ACTIONS = tensor_spec.BoundedTensorSpec([], tf.int64, 0, 1)
 FAKE_ID = "SoftrlTest/FixedLength-v0"
 FAKE_REWARD = -3.0  # |r| > 1, so sign clipping would change every return
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("evaluate_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-evaluate = _load_script()
 
 
 class FixedLengthEnv(gymnasium.Env):
@@ -128,12 +116,13 @@ def test_json_returns_match_live_network_on_same_seeds(exports):
     """The CLI in a subprocess: the exported greedy policy replays the live network's episodes."""
     seed, episodes = 7, 4
     result = subprocess.run(
-        [sys.executable, SCRIPT, exports["paths"]["q"], f"--episodes={episodes}", "--json"]
-        + [f"--seed={seed}"],
+        [sys.executable, "-m", "softrl_tf.evaluate", exports["paths"]["q"], "--json"]
+        + [f"--episodes={episodes}", f"--seed={seed}"],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=REPO),
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -234,22 +223,23 @@ def test_bad_inputs_exit_2_with_one_sentence(exports, capsys, tmp_path):
         assert "Traceback" not in err
         lines = err.strip().splitlines()
         assert len(lines) == 1, (argv, err)
-        assert lines[0].startswith("evaluate.py: error: "), (argv, err)
+        assert lines[0].startswith("softrl-evaluate: error: "), (argv, err)
         assert phrase in lines[0], (argv, err)
         assert out == ""
 
 
 def test_bad_input_exits_2_in_a_subprocess(exports):
     result = subprocess.run(
-        [sys.executable, SCRIPT, exports["paths"]["q"], "--episodes=0"],
+        [sys.executable, "-m", "softrl_tf.evaluate", exports["paths"]["q"], "--episodes=0"],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=REPO),
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "evaluate.py: error: argument --episodes: must be an integer >= 1, got 0 (see --help)."
+        "softrl-evaluate: error: argument --episodes: must be an integer >= 1, got 0 (see --help)."
     )
 
 
@@ -261,7 +251,7 @@ def test_video(exports, capsys, tmp_path):
     if importlib.util.find_spec("moviepy") is None:
         assert status == 2
         assert err.strip() == (
-            "evaluate.py: error: Recording a video needs moviepy, which is not installed: run "
+            "softrl-evaluate: error: Recording a video needs moviepy, which is not installed: run "
             "`pip install moviepy` (or leave out --video)."
         )
         assert not out_path.exists()
