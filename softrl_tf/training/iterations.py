@@ -1,10 +1,12 @@
 """One training iteration of each kind: on-policy segments, or replay collection and updates.
 
-The loop (:mod:`softrl_tf.training.loop`) drives either kind through the same small interface:
-``run(update_index)`` returns ``(train metrics or None, diagnostics)`` and advances the
-environments ``env_steps_per_call`` steps and the agent ``updates`` times; ``checkpointed()``
-names what a checkpoint must hold beyond the agent; ``total_updates(total_steps)`` sizes the
-agent's schedules before it is built.
+The Keras training step (:mod:`softrl_tf.training.keras_model`) drives either kind through the
+same small interface: ``train_step()`` is one iteration in the graph and returns the train metrics
+(and, on-policy, the gradient-equivalence diagnostics: NaN where none was due), advancing the
+environments ``env_steps_per_call`` steps and the agent ``updates_per_call`` times;
+``checkpointed()`` names what a checkpoint must hold beyond the agent; ``total_updates`` sizes the
+agent's schedules before it is built. Off-policy, ``collect()`` alone fills the replay buffer
+until ``learning_starts``.
 
 * :class:`OnPolicyIteration` (a2c, softq): ``n_steps`` batch steps of collection and one update,
   in one ``tf.function`` call (the environment is stepped through ``TFPyEnvironment``, so no Python
@@ -49,27 +51,34 @@ class OnPolicyIteration(tf.Module):
         return math.ceil(total_steps / (n_steps * num_envs))
 
     @tf.function(autograph=False)
-    def _iterate(self, diagnose: bool = False):
+    def train_step(self):
+        """Collects a segment with the current weights and takes one update on it.
+
+        Returns:
+          The agent's train metrics, plus ``diagnostics/grad_cosine`` and
+          ``diagnostics/grad_rel_error`` when diagnostics are on: measured before the update
+          (while the batch is on-policy) every ``diagnostics_every`` updates, NaN otherwise.
+        """
         experience, _ = collect_segment(self._tf_env, self._agent.collect_policy, self._n_steps)
-        # Measured before the update, while the batch is on-policy (one trace each way).
-        diagnostics = self._agent.gradient_equivalence(experience) if diagnose else {}
-        return self._agent.train(experience).extra, diagnostics
+        diagnostics = {}
+        if self._diagnostics_every:
+            due = tf.equal((self._agent.train_step_counter + 1) % self._diagnostics_every, 0)
 
-    def run(self, update_index: int, env_steps: int = 0):
-        """Collects a segment and trains on it; ``update_index`` (the update about to be taken,
-        counted from 1) decides whether the diagnostics are measured."""
-        del env_steps
-        every = self._diagnostics_every
-        return self._iterate(bool(every) and update_index % every == 0)
+            def measure():
+                measured = self._agent.gradient_equivalence(experience)
+                return {k: tf.cast(v, tf.float32) for k, v in measured.items()}
 
-    def updates(self, env_steps: int) -> int:
-        """Updates one :meth:`run` takes (always one)."""
-        del env_steps
-        return 1
+            def skip():
+                return {k: tf.constant(math.nan) for k in ("grad_cosine", "grad_rel_error")}
+
+            diagnostics = {f"diagnostics/{k}": v for k, v in tf.cond(due, measure, skip).items()}
+        return {**self._agent.train(experience).extra, **diagnostics}
+
+    updates_per_call = 1
 
     @property
     def env_steps_per_call(self) -> int:
-        """Environment steps one :meth:`run` takes (over all environments)."""
+        """Environment steps one :meth:`train_step` takes (over all environments)."""
         return self._n_steps * self._tf_env.batch_size
 
     def checkpointed(self, with_replay: bool) -> dict:
@@ -118,13 +127,22 @@ class OffPolicyIteration(tf.Module):
             trajectory.from_transition(time_step, action_step, next_time_step)
         )
 
-    @tf.function
-    def _collect_and_train(self):
+    @tf.function(autograph=False)
+    def train_step(self):
+        """One batch step into replay, then ``updates_per_call`` minibatch updates.
+
+        Returns:
+          The agent's train metrics of the last update.
+        """
         self.collect()
         # The first update sets the metrics' structure, which the graph loop needs up front.
         extra = self._train_once()
-        for _ in tf.range(self.updates_per_call - 1):
-            extra = self._train_once()
+        if self.updates_per_call > 1:
+            extra = tf.while_loop(
+                lambda i, _: i < self.updates_per_call - 1,
+                lambda i, _: (i + 1, self._train_once()),
+                (tf.constant(0), extra),
+            )[1]
         return extra
 
     def _train_once(self):
@@ -133,21 +151,14 @@ class OffPolicyIteration(tf.Module):
         )
         return self._agent.train(experience).extra
 
-    def updates(self, env_steps: int) -> int:
-        """Updates the next :meth:`run` takes when the run is at ``env_steps``."""
-        return 0 if env_steps < self._learning_starts else self.updates_per_call
-
-    def run(self, update_index: int, env_steps: int = 0):
-        """Collects one batch step; trains too once ``learning_starts`` steps are in replay."""
-        del update_index
-        if env_steps < self._learning_starts:
-            self.collect()
-            return None, {}
-        return self._collect_and_train(), {}
+    @property
+    def learning_starts(self) -> int:
+        """Environment steps collected before the first update."""
+        return self._learning_starts
 
     @property
     def env_steps_per_call(self) -> int:
-        """Environment steps one :meth:`run` takes (one batch step)."""
+        """Environment steps one :meth:`train_step` or :meth:`collect` takes (one batch step)."""
         return self._tf_env.batch_size
 
     def checkpointed(self, with_replay: bool) -> dict:

@@ -1,10 +1,12 @@
-"""The training loop: collect -> train -> log -> checkpoint -> evaluate -> export, every agent.
+"""Training a run: :class:`Trainer` holds it between ``fit`` calls; :func:`train` runs one.
 
-:func:`train` wires the pieces that live in their own modules: the environments
+A :class:`Trainer` wires the pieces that live in their own modules: the environments
 (``softrl_tf.envs``), the agent (``softrl_tf.agents``, built from its config), one iteration of
-its kind (:mod:`softrl_tf.training.iterations`), checkpoints and the run's counters
-(:mod:`softrl_tf.training.checkpoints`), metrics (:mod:`softrl_tf.training.logging`), signals
-(:mod:`softrl_tf.training.signals`) and the exports (``softrl_tf.export``).
+its kind (:mod:`softrl_tf.training.iterations`), the Keras model whose ``train_step`` runs it and
+the library's callback (:mod:`softrl_tf.training.keras_model`), checkpoints and the run's
+counters (:mod:`softrl_tf.training.checkpoints`), metrics (:mod:`softrl_tf.training.logging`),
+signals (:mod:`softrl_tf.training.signals`) and the exports (``softrl_tf.export``). Training is
+``tf_keras.Model.fit``: every Keras callback works.
 
 Episode returns and lengths come from the environment layer's ``pop_finished_episodes()`` (raw,
 unclipped rewards), not from per-step observers.
@@ -17,7 +19,7 @@ import logging
 import math
 import os
 import signal
-import time
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +36,8 @@ from softrl_tf.training.checkpoints import (
 )
 from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
 from softrl_tf.training.iterations import OffPolicyIteration, OnPolicyIteration
-from softrl_tf.training.logging import MetricsLogger, ProgressBar
+from softrl_tf.training.keras_model import AgentModel, NonFiniteLossError, RunCallback
+from softrl_tf.training.logging import MetricsLogger
 from softrl_tf.training.signals import StopSignals
 
 import numpy as np
@@ -46,6 +49,7 @@ logger = logging.getLogger("softrl_tf.training")
 __all__ = [
     "NonFiniteLossError",
     "TrainResult",
+    "Trainer",
     "TrainingInterrupted",
     "checkpoint_dir",
     "seed_everything",
@@ -105,10 +109,6 @@ class TrainResult:
         return None
 
 
-class NonFiniteLossError(RuntimeError):
-    """A loss term became nan or inf; training stopped without overwriting the last checkpoint."""
-
-
 class TrainingInterrupted(RuntimeError):
     """SIGINT or SIGTERM stopped training after a checkpoint was written.
 
@@ -160,30 +160,233 @@ def _run_config(config, agent_config, replay_config) -> RunConfig:
     return run
 
 
-def _finite_or_raise(extra: dict, state: RunState, kept: str | None) -> dict:
-    extra = {name: float(value) for name, value in extra.items()}
-    bad = [name for name, value in extra.items() if not math.isfinite(value)]
-    if bad:
-        raise NonFiniteLossError(
-            f"non-finite {', '.join(f'train/{b}={extra[b]}' for b in bad)} at update "
-            f"{state.updates} (environment step {state.env_steps}); training stopped and the last "
-            f"checkpoint ({kept}) was kept."
+def _write_json_atomically(path: str, value: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def _verbosity(progress: bool | None) -> int:
+    """Keras ``fit`` verbosity: a progress bar on a terminal, a line per epoch elsewhere."""
+    if progress is False:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
+
+
+class Trainer:
+    """A run in progress: its environments, agent, Keras model, counters and checkpoints.
+
+    Args:
+      run: the run's validated :class:`RunConfig`. ``run.train.root_dir`` ``None`` writes
+        nothing (no ``config.json``, metrics, checkpoints); otherwise the directory must be
+        writable.
+      resume: restore the latest checkpoint in ``root_dir`` (its counters, networks, optimizer,
+        recent returns and, when checkpointed, the replay buffer); environments restart with
+        fresh episodes.
+
+    ``config.json`` is written once the configuration is known to fit (after the checkpoint of a
+    resumed run is restored), atomically.
+    """
+
+    def __init__(self, run: RunConfig, *, resume: bool = False):
+        self.run = run
+        cfg = run.train
+        self.agent_class = get_agent_class(cfg.agent)
+        root = cfg.root_dir
+        if root is not None:
+            check_writable(root)
+        if resume and (root is None or latest_checkpoint(root) is None):
+            raise ConfigError(
+                f"--resume: there is no checkpoint in {checkpoint_dir(root or '.')}; run without "
+                "--resume to start anew."
+            )
+        seed_everything(cfg.seed)
+        try:
+            self.py_env = envs.make_env(cfg.env, cfg.num_envs, backend=cfg.backend, seed=cfg.seed)
+        except ValueError as error:  # make_env's messages name the input and the fix
+            raise ConfigError(f"--env: {error}") from None
+        self.eval_env = None
+        try:
+            self._build(resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, resume: bool) -> None:
+        cfg = self.run.train
+        self.tf_env = tf_py_environment.TFPyEnvironment(self.py_env)
+        on_policy = self.agent_class.on_policy
+        kind = OnPolicyIteration if on_policy else OffPolicyIteration
+        n_steps = getattr(self.run.agent, "n_steps", 1)
+        self.agent = self.agent_class.from_config(
+            self.run.agent,
+            self.tf_env.time_step_spec(),
+            self.tf_env.action_spec(),
+            total_updates=kind.total_updates(
+                cfg.total_steps, n_steps, cfg.num_envs, self.run.replay
+            ),
         )
-    return extra
+        self.agent.initialize()
+        if on_policy:
+            self.iteration = OnPolicyIteration(
+                self.agent, self.tf_env, cfg.diagnostics_every_updates
+            )
+        else:
+            self.iteration = OffPolicyIteration(self.agent, self.tf_env, self.run.replay)
+        self.model = AgentModel(self.agent, self.iteration)
+        self.model.compile(optimizer=self.agent.optimizer)
+        self.state = RunState()
+        self.checkpointer = None
+        if cfg.root_dir is not None:
+            self.checkpointer = Checkpointer(
+                cfg.root_dir,
+                self.state,
+                cfg.keep_checkpoints,
+                agent=self.agent,
+                **self.iteration.checkpointed(cfg.checkpoint_replay_buffer),
+            )
+        self.resumed = resume
+        if resume:
+            path = self.checkpointer.restore()
+            logger.info("resumed from %s at step %d", path, self.state.env_steps)
+        if cfg.root_dir is not None:
+            _write_json_atomically(os.path.join(cfg.root_dir, "config.json"), self.run.to_dict())
+        if cfg.eval_every_steps:
+            self.eval_env = envs.make_env(
+                cfg.env,
+                eval_num_envs(cfg.eval_episodes),
+                backend=cfg.backend,
+                seed=cfg.seed + 1_000_003,
+            )
 
+    def _evaluate_row(self) -> dict:
+        evaluation = evaluate_policy(self.agent.policy, self.eval_env, self.run.train.eval_episodes)
+        return {
+            "eval/return_mean": float(np.mean(evaluation.returns)),
+            "eval/return_std": float(np.std(evaluation.returns)),
+            "eval/length_mean": float(np.mean(evaluation.lengths)),
+        }
 
-def _export(agent, tf_env, run: RunConfig) -> None:
-    network, tau = agent.export_network()
-    metadata = {"agent": run.train.agent, **run.to_dict()}
-    export.export_saved_model(
-        network,
-        tf_env.observation_spec(),
-        os.path.join(run.train.root_dir, "saved_model"),
-        tau=tau,
-        env_id=run.train.env,
-        metadata=json.loads(json.dumps(metadata, default=str)),
-    )
-    export.export_policy(agent.policy, os.path.join(run.train.root_dir, "policy"))
+    def fit(
+        self,
+        target_steps: int,
+        *,
+        callbacks=(),
+        progress: bool | None = None,
+        handle_signals: bool = True,
+    ) -> TrainResult:
+        """Trains until ``target_steps`` environment steps (over all environments) in all.
+
+        Args:
+          target_steps: the environment step at which to stop (a run's ``total_steps``).
+          callbacks: Keras callbacks, after the library's own.
+          progress: Keras's progress output (``None``: a bar on a terminal, a line per logging
+            period elsewhere; ``False``: none).
+          handle_signals: turn SIGINT/SIGTERM into a checkpoint and :class:`TrainingInterrupted`.
+
+        Raises:
+          NonFiniteLossError: a loss term became nan or inf (no checkpoint is written over the
+            last).
+          TrainingInterrupted: SIGINT or SIGTERM, after a checkpoint was written.
+        """
+        cfg, state = self.run.train, self.state
+        result = TrainResult(
+            env_steps=state.env_steps,
+            updates=state.updates,
+            root_dir=cfg.root_dir or "",
+            episodes_before=state.episodes,
+            agent=self.agent,
+        )
+        metrics = None
+        if cfg.root_dir is not None:
+            metrics = MetricsLogger(
+                cfg.root_dir, resume_from_step=state.env_steps if self.resumed else None
+            )
+            self.resumed = True  # a later fit continues the same metrics.csv
+        self.tf_env.reset()
+        try:
+            with StopSignals(handle_signals) as stop:
+                run_callback = RunCallback(
+                    cfg,
+                    self.py_env,
+                    self.iteration,
+                    state,
+                    result,
+                    target_steps,
+                    metrics=metrics,
+                    checkpointer=self.checkpointer,
+                    evaluate=self._evaluate_row if self.eval_env is not None else None,
+                    stop=stop,
+                )
+                stopped = self._warm_up(run_callback, target_steps)
+                if not stopped and state.env_steps < target_steps:
+                    self._fit(run_callback, target_steps, list(callbacks), progress)
+            if run_callback.interrupted_by is not None:
+                raise TrainingInterrupted(
+                    run_callback.interrupted_by, result, run_callback.interruption_checkpoint
+                )
+            if self.checkpointer is not None:
+                self.checkpointer.save()
+        finally:
+            if metrics is not None:
+                metrics.close()
+        return result
+
+    def _warm_up(self, run_callback: RunCallback, target_steps: int) -> bool:
+        """Off-policy: collection alone until ``learning_starts``, a metric row per log period.
+
+        Returns True when a signal stopped it.
+        """
+        learning_starts = getattr(self.iteration, "learning_starts", 0)
+        every = self.run.train.log_every_steps
+        while self.state.env_steps < min(learning_starts, target_steps):
+            before = self.state.env_steps
+            self.iteration.collect()
+            run_callback.record_steps(0)
+            if self.state.env_steps // every > before // every or (
+                self.state.env_steps >= target_steps
+            ):
+                run_callback.write_row()
+            if run_callback.after_iteration() and self.state.env_steps < target_steps:
+                return True
+        return False
+
+    def _fit(self, run_callback, target_steps, callbacks, progress) -> None:
+        per_call = self.iteration.env_steps_per_call
+        per_epoch = max(1, math.ceil(self.run.train.log_every_steps / per_call))
+        batches = math.ceil((target_steps - self.state.env_steps) / per_call)
+        initial_epoch = self.state.env_steps // (per_epoch * per_call)
+        dataset = tf.data.Dataset.from_tensors(0).repeat()
+        self.model.fit(
+            dataset,
+            epochs=initial_epoch + math.ceil(batches / per_epoch),
+            initial_epoch=initial_epoch,
+            steps_per_epoch=per_epoch,
+            callbacks=[run_callback, *callbacks],
+            verbose=_verbosity(progress),
+        )
+
+    def export(self, root_dir: str) -> None:
+        """Writes ``saved_model/`` (plain TensorFlow) and ``policy/`` (``PolicySaver``)."""
+        network, tau = self.agent.export_network()
+        metadata = {"agent": self.run.train.agent, **self.run.to_dict()}
+        export.export_saved_model(
+            network,
+            self.tf_env.observation_spec(),
+            os.path.join(root_dir, "saved_model"),
+            tau=tau,
+            env_id=self.run.train.env if isinstance(self.run.train.env, str) else None,
+            metadata=json.loads(json.dumps(metadata, default=str)),
+        )
+        export.export_policy(self.agent.policy, os.path.join(root_dir, "policy"))
+
+    def close(self) -> None:
+        """Closes the environments (idempotent)."""
+        for env in (getattr(self, "py_env", None), self.eval_env):
+            if env is not None:
+                env.close()
+        self.eval_env = None
 
 
 def train(
@@ -194,6 +397,7 @@ def train(
     resume: bool = False,
     progress: bool | None = None,
     handle_signals: bool = True,
+    callbacks=(),
 ) -> TrainResult:
     """Trains ``config.agent`` on ``config.env`` for ``config.total_steps`` environment steps.
 
@@ -201,13 +405,12 @@ def train(
       config: a :class:`TrainConfig`, or a whole :class:`RunConfig` (then the next two are unused).
       agent_config: the agent's config; ``None`` takes the default preset's.
       replay_config: a ``ReplayConfig`` for replay-based agents; ``None`` takes the preset's.
-      resume: restore the latest checkpoint in ``root_dir`` and continue from its step counter
-        (the environments restart with fresh episodes).
-      progress: show a progress bar (``None``: on a terminal or in CI logs, see ``ProgressBar``).
+      resume: continue the run in ``root_dir`` from its latest checkpoint.
+      progress: Keras's progress output (``None``: automatic; ``False``: none).
       handle_signals: turn SIGINT/SIGTERM into a checkpoint and :class:`TrainingInterrupted`.
+      callbacks: Keras callbacks for ``fit``.
 
-    Writes under ``root_dir``: ``config.json`` (once the configuration is known to fit: after the
-    checkpoint of a resumed run is restored), ``metrics.csv`` and TensorBoard summaries,
+    Writes under ``root_dir``: ``config.json``, ``metrics.csv`` and TensorBoard summaries,
     ``checkpoints/`` (every ``checkpoint_every_steps`` and at the end), and with ``export`` the
     exports ``saved_model/`` (plain TensorFlow) and ``policy/`` (TF-Agents ``PolicySaver``).
 
@@ -217,167 +420,16 @@ def train(
       TrainingInterrupted: SIGINT or SIGTERM, after a checkpoint was written.
     """
     run = _run_config(config, agent_config, replay_config)
-    cfg = run.train
-    agent_class = get_agent_class(cfg.agent)
-    check_writable(cfg.root_dir)
-    if resume and latest_checkpoint(cfg.root_dir) is None:
-        raise ConfigError(
-            f"--resume: there is no checkpoint in {checkpoint_dir(cfg.root_dir)}; run without "
-            "--resume to start anew."
-        )
-    seed_everything(cfg.seed)
+    trainer = Trainer(run, resume=resume)
     try:
-        py_env = envs.make_env(cfg.env, cfg.num_envs, backend=cfg.backend, seed=cfg.seed)
-    except ValueError as error:  # make_env's messages name the input and the fix
-        raise ConfigError(f"--env: {error}") from None
-    eval_env = None
-    try:
-        tf_env = tf_py_environment.TFPyEnvironment(py_env)
-        kind = OnPolicyIteration if agent_class.on_policy else OffPolicyIteration
-        n_steps = getattr(run.agent, "n_steps", 1)
-        agent = agent_class.from_config(
-            run.agent,
-            tf_env.time_step_spec(),
-            tf_env.action_spec(),
-            total_updates=kind.total_updates(cfg.total_steps, n_steps, cfg.num_envs, run.replay),
-        )
-        agent.initialize()
-        if agent_class.on_policy:
-            iteration = OnPolicyIteration(agent, tf_env, cfg.diagnostics_every_updates)
-        else:
-            iteration = OffPolicyIteration(agent, tf_env, run.replay)
-        state = RunState()
-        checkpointer = Checkpointer(
-            cfg.root_dir,
-            state,
-            cfg.keep_checkpoints,
-            agent=agent,
-            **iteration.checkpointed(cfg.checkpoint_replay_buffer),
-        )
-        result = TrainResult(env_steps=0, updates=0, root_dir=cfg.root_dir, agent=agent)
-        if resume:
-            path = checkpointer.restore()
-            result.env_steps, result.updates = state.env_steps, state.updates
-            result.episodes_before = state.episodes
-            logger.info("resumed from %s at step %d", path, state.env_steps)
-        with open(os.path.join(cfg.root_dir, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(run.to_dict(), f, indent=2)
-        if cfg.eval_every_steps:
-            eval_env = envs.make_env(
-                cfg.env,
-                eval_num_envs(cfg.eval_episodes),
-                backend=cfg.backend,
-                seed=cfg.seed + 1_000_003,
-            )
-        _loop(
-            cfg,
-            iteration,
-            py_env,
-            tf_env,
-            agent,
-            state,
-            checkpointer,
-            result,
-            eval_env,
-            resume=resume,
+        result = trainer.fit(
+            run.train.total_steps,
+            callbacks=callbacks,
             progress=progress,
             handle_signals=handle_signals,
         )
-        if cfg.export:
-            _export(agent, tf_env, run)
+        if run.train.export and run.train.root_dir is not None:
+            trainer.export(run.train.root_dir)
     finally:
-        py_env.close()
-        if eval_env is not None:
-            eval_env.close()
+        trainer.close()
     return result
-
-
-def _loop(
-    cfg,
-    iteration,
-    py_env,
-    tf_env,
-    agent,
-    state,
-    checkpointer,
-    result,
-    eval_env,
-    *,
-    resume,
-    progress,
-    handle_signals,
-) -> None:
-    """Iterates until ``total_steps``, writing metric rows, checkpoints and evaluations."""
-
-    def evaluate_row() -> dict:
-        evaluation = evaluate_policy(agent.policy, eval_env, cfg.eval_episodes)
-        return {
-            "eval/return_mean": float(np.mean(evaluation.returns)),
-            "eval/return_std": float(np.std(evaluation.returns)),
-            "eval/length_mean": float(np.mean(evaluation.lengths)),
-        }
-
-    next_log = (state.env_steps // cfg.log_every_steps + 1) * cfg.log_every_steps
-    next_checkpoint = state.env_steps + cfg.checkpoint_every_steps
-    next_eval = state.env_steps + cfg.eval_every_steps if cfg.eval_every_steps else None
-    tf_env.reset()
-    started, started_step = time.monotonic(), state.env_steps
-    metrics = MetricsLogger(cfg.root_dir, resume_from_step=state.env_steps if resume else None)
-    bar = ProgressBar(
-        cfg.total_steps,
-        initial_step=state.env_steps,
-        disable=None if progress is None else not progress,
-    )
-    extra = None
-    diagnostics = {}  # the latest gradient-equivalence measurement, until a row takes it
-    try:
-        with StopSignals(handle_signals) as stop:
-            while state.env_steps < cfg.total_steps:
-                updates = iteration.updates(state.env_steps)
-                step_extra, measured = iteration.run(state.updates + 1, state.env_steps)
-                state.updates += updates
-                state.env_steps += iteration.env_steps_per_call
-                if measured:
-                    diagnostics = {f"diagnostics/{k}": float(v) for k, v in measured.items()}
-                if step_extra is not None:
-                    extra = _finite_or_raise(step_extra, state, checkpointer.latest)
-                finished = py_env.pop_finished_episodes()
-                if len(finished.returns):
-                    result.episode_returns.extend(finished.returns.tolist())
-                    result.episode_lengths.extend(finished.lengths.tolist())
-                    result.episode_end_steps.extend([state.env_steps] * len(finished.returns))
-                    state.recent.extend(finished.returns.tolist())
-                    state.episodes += len(finished.returns)
-                result.env_steps, result.updates = state.env_steps, state.updates
-                done = state.env_steps >= cfg.total_steps
-                row = {}
-                if next_eval is not None and (state.env_steps >= next_eval or done):
-                    next_eval += cfg.eval_every_steps
-                    row.update(evaluate_row())
-                if row or state.env_steps >= next_log or done:
-                    next_log = (state.env_steps // cfg.log_every_steps + 1) * cfg.log_every_steps
-                    elapsed = max(time.monotonic() - started, 1e-9)
-                    row["env_steps_per_s"] = (state.env_steps - started_step) / elapsed
-                    row["episodes"] = result.episodes
-                    if state.recent:
-                        row["episode/return_mean100"] = float(np.mean(state.recent))
-                    if result.episode_lengths:
-                        row["episode/length_mean100"] = float(
-                            np.mean(result.episode_lengths[-RETURN_WINDOW:])
-                        )
-                    if extra is not None:
-                        row.update({f"train/{k}": v for k, v in extra.items()})
-                    row.update(diagnostics)
-                    diagnostics = {}
-                    metrics.write(state.env_steps, row)
-                    result.last_metrics = row
-                    bar.update(state.env_steps, ret=row.get("episode/return_mean100", math.nan))
-                if state.env_steps >= next_checkpoint and not done:
-                    next_checkpoint = state.env_steps + cfg.checkpoint_every_steps
-                    checkpointer.save()
-                if stop.received is not None:
-                    raise TrainingInterrupted(stop.received, result, checkpointer.save())
-        checkpointer.save()
-    finally:
-        bar.close()
-        metrics.close()
