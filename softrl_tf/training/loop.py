@@ -12,6 +12,7 @@ unclipped rewards), not from per-step observers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -172,8 +173,43 @@ def _finite_or_raise(extra: dict, state: RunState, kept: str | None) -> dict:
     return extra
 
 
+def _described(run: RunConfig) -> RunConfig:
+    """``run`` with its environment as :func:`softrl_tf.envs.describe_env` names it: an id as it
+    is, a constructor as ``"callable:<module>.<name>"`` (what ``config.json`` can hold)."""
+    train = dataclasses.replace(run.train, env=envs.describe_env(run.train.env))
+    return dataclasses.replace(run, train=train)
+
+
+def _write_config(run: RunConfig) -> None:
+    """Writes ``config.json`` atomically: serialised first, then a temporary file moved over the
+    old one, so that a failure leaves the previous file (or none), never a truncated one."""
+    text = json.dumps(_described(run).to_dict(), indent=2) + "\n"
+    path = os.path.join(run.train.root_dir, "config.json")
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _refuse_constructor_description(cfg: TrainConfig, resume: bool) -> None:
+    """A saved config's constructor description in place of the constructor: one sentence."""
+    name = envs.described_constructor(cfg.env)
+    if name is None:
+        return
+    what = "resume it" if resume else "train on it"
+    raise ConfigError(
+        f"--env: this run trained on an environment constructor ({name}), which config.json "
+        f"records by name only; {what} from Python with TrainConfig(env=<that constructor>)."
+    )
+
+
 def _export(agent, tf_env, run: RunConfig) -> None:
     network, tau = agent.export_network()
+    run = _described(run)
     metadata = {"agent": run.train.agent, **run.to_dict()}
     export.export_saved_model(
         network,
@@ -206,18 +242,25 @@ def train(
       progress: show a progress bar (``None``: on a terminal or in CI logs, see ``ProgressBar``).
       handle_signals: turn SIGINT/SIGTERM into a checkpoint and :class:`TrainingInterrupted`.
 
-    Writes under ``root_dir``: ``config.json`` (once the configuration is known to fit: after the
-    checkpoint of a resumed run is restored), ``metrics.csv`` and TensorBoard summaries,
-    ``checkpoints/`` (every ``checkpoint_every_steps`` and at the end), and with ``export`` the
-    exports ``saved_model/`` (plain TensorFlow) and ``policy/`` (TF-Agents ``PolicySaver``).
+    ``config.env`` may be a callable returning an environment (see ``softrl_tf.envs.make_env``);
+    ``config.json`` then records its name (``"callable:mypkg.make_line_world"``), and resuming
+    needs the callable again.
+
+    Writes under ``root_dir``: ``config.json`` (atomically, once the configuration is known to
+    fit: after the checkpoint of a resumed run is restored), ``metrics.csv`` and TensorBoard
+    summaries, ``checkpoints/`` (every ``checkpoint_every_steps`` and at the end), and with
+    ``export`` the exports ``saved_model/`` (plain TensorFlow) and ``policy/`` (TF-Agents
+    ``PolicySaver``).
 
     Raises:
-      ConfigError: a value out of range, an unwritable root dir, ``resume`` without a checkpoint.
+      ConfigError: a value out of range, an unwritable root dir, ``resume`` without a checkpoint,
+        an environment the environment layer refuses, a saved constructor's name as ``env``.
       NonFiniteLossError: a loss term became nan or inf (no checkpoint is written over the last).
       TrainingInterrupted: SIGINT or SIGTERM, after a checkpoint was written.
     """
     run = _run_config(config, agent_config, replay_config)
     cfg = run.train
+    _refuse_constructor_description(cfg, resume)
     agent_class = get_agent_class(cfg.agent)
     check_writable(cfg.root_dir)
     if resume and latest_checkpoint(cfg.root_dir) is None:
@@ -260,8 +303,7 @@ def train(
             result.env_steps, result.updates = state.env_steps, state.updates
             result.episodes_before = state.episodes
             logger.info("resumed from %s at step %d", path, state.env_steps)
-        with open(os.path.join(cfg.root_dir, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(run.to_dict(), f, indent=2)
+        _write_config(run)
         if cfg.eval_every_steps:
             eval_env = envs.make_env(
                 cfg.env,
