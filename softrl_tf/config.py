@@ -153,8 +153,14 @@ class TrainConfig:
     """What to train on, for how long, and where to write (every agent)."""
 
     agent: str = setting("softq", "Agent name (see softrl_tf.agents.AGENTS).")
-    env: str = setting(
-        "CartPole-v1", "Gymnasium environment id with discrete actions, or an Atari id."
+    env: str | Callable[[], Any] = setting(
+        "CartPole-v1",
+        "Gymnasium environment id with discrete actions (an Atari id, or 'module:EnvId' to import "
+        "the module that registers it); from Python also a callable returning the environment.",
+        (
+            lambda v: (isinstance(v, str) and v.strip() != "") or callable(v),
+            "a gymnasium id or a callable returning an environment",
+        ),
     )
     num_envs: int = setting(8, "Parallel environments.", INT_POSITIVE)
     backend: Backend = setting("auto", "Environment backend.")

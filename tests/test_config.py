@@ -61,3 +61,16 @@ def test_split_overrides_routes_to_the_owning_section():
         {"num_envs": 2, "batch_size": 8, "nope": 1}, {"train": TrainConfig, "replay": ReplayConfig}
     )
     assert routed == {"train": {"num_envs": 2}, "replay": {"batch_size": 8}, None: {"nope": 1}}
+
+
+def test_env_is_an_id_or_a_callable():
+    check(TrainConfig, env="CartPole-v1")
+    check(TrainConfig, env="mypkg.envs:LineWorld-v0")
+    check(TrainConfig, env=lambda: None)  # an environment constructor, from Python
+    for value in ("", "  ", None, 3):
+        with pytest.raises(ConfigError) as error:
+            check(TrainConfig, env=value)
+        assert str(error.value) == (
+            f"--env (env) must be a gymnasium id or a callable returning an environment, got "
+            f"{value!r}."
+        )

@@ -2,7 +2,8 @@
 
 ``make_env(env_id, num_envs, backend="auto", seed=0, **options)`` is the entry point; see its
 docstring for the backends and options, and :mod:`softrl_tf.envs.gymnasium_env` for the time-step
-and episode-statistics conventions.
+and episode-statistics conventions. :func:`describe_env` names an environment in ``config.json``:
+an id as it is, a constructor as ``"callable:<module>.<name>"``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from softrl_tf.envs.gymnasium_env import (
     GymnasiumPyEnvironment,
     GymnasiumVectorPyEnvironment,
     ParallelBatchedPyEnvironment,
+    action_spec_from_space,
     as_seed,
+    observation_spec_from_space,
 )
 
 import gymnasium
@@ -31,6 +34,8 @@ logger = logging.getLogger("softrl_tf.envs")
 
 MINATAR_PREFIX = "MinAtar/"
 MINATAR_EXTRA_FIX = 'pip install "softrl_tf[minatar]"'
+CONSTRUCTOR_PREFIX = "callable:"
+"""How :func:`describe_env` marks an environment constructor, which a description cannot rebuild."""
 
 BACKENDS = ("auto", "sync", "async", "parallel", "ale")
 """Backends of :func:`make_env`:
@@ -45,6 +50,7 @@ BACKENDS = ("auto", "sync", "async", "parallel", "ale")
 
 __all__ = [
     "BACKENDS",
+    "CONSTRUCTOR_PREFIX",
     "AtariOptions",
     "AtariVectorPyEnvironment",
     "BatchedEnvironment",
@@ -52,8 +58,48 @@ __all__ = [
     "GymnasiumPyEnvironment",
     "GymnasiumVectorPyEnvironment",
     "ParallelBatchedPyEnvironment",
+    "described_constructor",
+    "describe_env",
     "make_env",
 ]
+
+
+def describe_env(env: str | Callable[[], Any]) -> str:
+    """A readable, JSON-ready name of ``env`` (what ``config.json`` records).
+
+    Args:
+      env: a gymnasium id, or a callable returning an environment.
+
+    Returns:
+      An id unchanged; for a callable, :data:`CONSTRUCTOR_PREFIX` followed by its module-qualified
+      name (``"callable:mypkg.make_line_world"``), a ``functools.partial`` written out with that
+      name (``"callable:functools.partial(mypkg.make_line_world, 5, size=3)"``), or for another
+      callable object ``"callable:<mypkg.LineWorldFactory instance>"``.
+    """
+    if isinstance(env, str):
+        return env
+    return CONSTRUCTOR_PREFIX + _callable_name(env)
+
+
+def described_constructor(env: Any) -> str | None:
+    """The constructor's name in a :func:`describe_env` description; ``None`` for anything else
+    (an id, a callable)."""
+    if isinstance(env, str) and env.startswith(CONSTRUCTOR_PREFIX):
+        return env[len(CONSTRUCTOR_PREFIX) :]
+    return None
+
+
+def _callable_name(obj: Any) -> str:
+    if isinstance(obj, functools.partial):
+        parts = [_callable_name(obj.func), *map(repr, obj.args)]
+        parts += [f"{k}={v!r}" for k, v in obj.keywords.items()]
+        return f"functools.partial({', '.join(parts)})"
+    qualname = getattr(obj, "__qualname__", None)
+    if isinstance(qualname, str):  # functions, classes, bound methods
+        module = getattr(obj, "__module__", None)
+        return f"{module}.{qualname}" if module else qualname
+    kind = type(obj)
+    return f"<{kind.__module__}.{kind.__qualname__} instance>"
 
 
 def make_env(
@@ -67,9 +113,11 @@ def make_env(
 
     Args:
       env_id: a gymnasium id (``"CartPole-v1"``, ``"ALE/Pong-v5"``, ``"PongNoFrameskip-v4"``,
-        ``"MinAtar/Breakout-v1"``) or a callable returning a ``gymnasium.Env`` or an unbatched
-        ``PyEnvironment`` (your own). MinAtar ids are registered on first use; their ``bool``
-        object grids arrive as float32 0/1 (as do any ``bool`` ``Box`` observations).
+        ``"MinAtar/Breakout-v1"``), gymnasium's ``"module:EnvId"`` (``"mypkg.envs:LineWorld-v0"``
+        imports ``mypkg.envs``, which registers ``LineWorld-v0``, exactly as ``gymnasium.make``
+        does), or a callable returning a ``gymnasium.Env`` or an unbatched ``PyEnvironment``
+        (your own). MinAtar ids are registered on first use; their ``bool`` object grids arrive
+        as float32 0/1 (as do any ``bool`` ``Box`` observations).
       num_envs: batch size, >= 1.
       backend: one of :data:`BACKENDS`. ``"auto"`` picks ``ale`` for Atari ids, ``parallel`` for
         a callable, ``sync`` otherwise, and logs its choice (logger ``softrl_tf.envs``).
@@ -84,10 +132,19 @@ def make_env(
       FIRST/MID/LAST with gymnasium's termination (discount 0) and truncation (discount 1), raw
       episode statistics in ``finished_episodes`` / ``pop_finished_episodes()``.
 
+    Observation spaces: ``Box`` (any shape and dtype; ``bool`` becomes float32 0/1) and
+    ``Discrete`` only. Others are refused rather than flattened behind the caller's back, since
+    the flattening (one-hot codes, key order) then belongs in the environment the caller
+    evaluates and exports with too: ``Dict``, ``Tuple``, ``MultiBinary`` and ``MultiDiscrete``
+    with a pointer to ``gymnasium.wrappers.FlattenObservation``; ``Text``, ``Graph``,
+    ``Sequence`` and other spaces without one fixed-size array form with a pointer to a
+    ``gymnasium.ObservationWrapper`` of one's own.
+
     Raises:
-      ValueError: for an unknown id (with close ids), a continuous action space, ``num_envs < 1``,
-        an unknown backend or option, or an Atari (MinAtar) id without ale-py (minatar)
-        installed.
+      ValueError: for an unknown id (with close ids), a ``module:`` id whose module cannot be
+        imported, a :func:`describe_env` description instead of its constructor, a continuous
+        action space, an observation space listed above as refused, ``num_envs < 1``, an
+        unknown backend or option, or an Atari (MinAtar) id without ale-py (minatar) installed.
     """
     num_envs = _num_envs(num_envs)
     seed = as_seed(seed)
@@ -101,9 +158,16 @@ def make_env(
         raise ValueError(
             f"env_id must be a gymnasium id or a callable returning an environment, got {env_id!r}."
         )
+    described = described_constructor(env_id)
+    if described is not None:
+        raise ValueError(
+            f"{env_id!r} describes an environment constructor, not an environment id: pass the "
+            f"constructor itself (env_id={described}) from Python."
+        )
     spec = _registered_spec(env_id)
     if atari.is_atari_spec(spec):
-        return _make_atari(env_id, num_envs, backend, seed, options)
+        # spec.id drops a "module:" prefix: the module is imported, and the Atari code parses ids.
+        return _make_atari(spec.id, num_envs, backend, seed, options)
     if backend == "ale":
         raise ValueError(
             f"backend 'ale' runs only Atari games, and {env_id!r} is not one: use 'sync' or "
@@ -141,6 +205,8 @@ def _chosen(backend: str, auto_choice: str, env_id: Any, why: str) -> str:
 
 def _registered_spec(env_id: str) -> gymnasium.envs.registration.EnvSpec:
     """The registry entry of ``env_id``; ValueError naming close ids when there is none."""
+    if ":" in env_id:
+        return _module_id_spec(env_id)
     if env_id.startswith(MINATAR_PREFIX) and env_id not in gymnasium.registry:
         _register_minatar(env_id)
     if atari.looks_like_atari_id(env_id):
@@ -152,14 +218,41 @@ def _registered_spec(env_id: str) -> gymnasium.envs.registration.EnvSpec:
             pass
     spec = gymnasium.registry.get(env_id)
     if spec is None:
-        close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=3, cutoff=0.6)
-        hint = (
-            f"did you mean {' or '.join(map(repr, close))}?"
-            if close
-            else "see gymnasium.pprint_registry() for the registered ids."
-        )
-        raise ValueError(f"Unknown environment id {env_id!r}: {hint}")
+        raise ValueError(f"Unknown environment id {env_id!r}: {_close_ids_hint(env_id)}")
     return spec
+
+
+def _close_ids_hint(name: str) -> str:
+    close = difflib.get_close_matches(name, list(gymnasium.registry), n=3, cutoff=0.6)
+    if close:
+        return f"did you mean {' or '.join(map(repr, close))}?"
+    return "see gymnasium.pprint_registry() for the registered ids."
+
+
+def _module_id_spec(env_id: str) -> gymnasium.envs.registration.EnvSpec:
+    """The registry entry of a ``"module:EnvId"`` id, found by ``gymnasium.make``'s own lookup
+    (it imports the module, which registers the id); ValueError in one sentence otherwise."""
+    module, _, name = env_id.partition(":")
+    if not module or not name or ":" in name:
+        raise ValueError(
+            f"Malformed environment id {env_id!r}: write a module to import and a registered id "
+            "separated by one colon, such as 'mypkg.envs:LineWorld-v0'."
+        )
+    try:
+        # The lookup gymnasium.make runs on a string id; private, but it is the one that makes
+        # make_env accept exactly the "module:EnvId" ids that gymnasium.make accepts.
+        return gymnasium.envs.registration._find_spec(env_id)
+    except ImportError as error:
+        reason = error.__cause__ if isinstance(error.__cause__, ImportError) else error
+        raise ValueError(
+            f"Environment id {env_id!r} names the module {module!r}, which cannot be imported "
+            f"({reason}): install it or put it on sys.path."
+        ) from None
+    except gymnasium.error.Error:
+        raise ValueError(
+            f"Unknown environment id {env_id!r}: importing {module!r} did not register {name!r}; "
+            f"{_close_ids_hint(name)}"
+        ) from None
 
 
 def _register_minatar(env_id: str) -> None:
@@ -221,7 +314,7 @@ def _make_atari(env_id, num_envs, backend, seed, options) -> BatchedEnvironment:
 
 
 def _make_from_constructor(constructor, num_envs, backend, seed, options) -> BatchedEnvironment:
-    name = getattr(constructor, "__name__", type(constructor).__name__)
+    name = _callable_name(constructor)
     reward_clipping = options.pop("reward_clipping", False)
     if options:
         raise ValueError(
@@ -281,6 +374,14 @@ def _vector_env(what, make_one, num_envs, backend) -> gymnasium.vector.VectorEnv
                 f"The constructor {what!r} returned a {type(env).__name__}; backend {backend!r} "
                 "needs a gymnasium.Env: use backend 'parallel' for PyEnvironments."
             )
+        # Before the vector env batches the spaces: AsyncVectorEnv's shared memory fails on
+        # Graph or Sequence spaces with a message about shared memory, not about softrl_tf.
+        try:
+            action_spec_from_space(env.action_space, f"The environment {what!r}")
+            observation_spec_from_space(env.observation_space, f"The environment {what!r}")
+        except ValueError:
+            env.close()
+            raise
         return env
 
     mode = gymnasium.vector.AutoresetMode.NEXT_STEP

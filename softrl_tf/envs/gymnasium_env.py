@@ -116,7 +116,11 @@ def observation_spec_from_space(space: spaces.Space, what: str) -> array_spec.Ar
     :func:`observation_from_space`.
 
     Raises:
-      ValueError: for any other space.
+      ValueError: for any other space, in one sentence naming it: ``Dict``, ``Tuple``,
+        ``MultiBinary`` and ``MultiDiscrete`` spaces with a pointer to
+        ``gymnasium.wrappers.FlattenObservation``; spaces without one fixed-size array form
+        (``Text``, ``Graph``, ``Sequence``, ``OneOf``, custom ones) with a pointer to a
+        ``gymnasium.ObservationWrapper``.
     """
     if _is_bool_box(space):
         return array_spec.BoundedArraySpec(
@@ -139,10 +143,30 @@ def observation_spec_from_space(space: spaces.Space, what: str) -> array_spec.Ar
             maximum=int(space.start + space.n - 1),
             name="observation",
         )
+    if _flattens_to_box(space):
+        fix = "wrap the environment in gymnasium.wrappers.FlattenObservation to get a Box"
+    else:
+        fix = (
+            "it has no fixed-size array form, so turn each observation into a fixed-size Box "
+            "with a gymnasium.ObservationWrapper"
+        )
     raise ValueError(
-        f"{what} has the observation space {space}, which softrl_tf does not support: wrap it "
-        "with gymnasium.wrappers.FlattenObservation to get a Box."
+        f"{what} has the observation space {space}, a {type(space).__name__} space, which "
+        f"softrl_tf's networks cannot take (they take Box and Discrete): {fix}."
     )
+
+
+_FLATTENABLE = (spaces.Dict, spaces.Tuple, spaces.MultiBinary, spaces.MultiDiscrete)
+
+
+def _flattens_to_box(space: spaces.Space) -> bool:
+    """Whether ``FlattenObservation`` makes a ``Box`` of ``space`` (not of a Dict of Graphs)."""
+    if not isinstance(space, _FLATTENABLE):
+        return False
+    try:
+        return isinstance(spaces.flatten_space(space), spaces.Box)
+    except (NotImplementedError, TypeError, ValueError):
+        return False
 
 
 def _is_bool_box(space: spaces.Space) -> bool:
@@ -484,6 +508,30 @@ class _SeededPyEnvConstructor:
         return env
 
 
+def _raise_worker_value_error(error: AssertionError) -> None:
+    """Re-raises, as itself, a ValueError that a worker of TF-Agents' ``ParallelPyEnvironment``
+    raised while building its environment (such as an unsupported space); returns otherwise.
+
+    TF-Agents reports such a failure as ``AssertionError((EXCEPTION, traceback_text))``, raised
+    in ``wait_start`` where that tuple is the local ``result``; gin re-raises it as a proxy without
+    ``args``, hence the look into the frame. Our own ValueErrors are one sentence, the traceback's
+    last line.
+    """
+    payload = error.args[0] if error.args else None
+    if payload is None and error.__traceback__ is not None:
+        tb = error.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        payload = tb.tb_frame.f_locals.get("result")
+    exception_tag = parallel_py_environment.ProcessPyEnvironment._EXCEPTION
+    if not (isinstance(payload, tuple) and len(payload) == 2 and payload[0] == exception_tag):
+        return
+    last_line = str(payload[1]).strip().rsplit("\n", 1)[-1]
+    prefix = "ValueError: "
+    if last_line.startswith(prefix):
+        raise ValueError(last_line[len(prefix) :]) from None
+
+
 class ParallelBatchedPyEnvironment(BatchedEnvironment):
     """TF-Agents' ``ParallelPyEnvironment`` (one process per environment) with statistics.
 
@@ -511,13 +559,17 @@ class ParallelBatchedPyEnvironment(BatchedEnvironment):
             # TF-Agents refuses to start processes unless the program's main() went through
             # handle_main(); a library cannot ask that of its users.
             multiprocessing_core.enable_interactive_mode()
-        self._env = parallel_py_environment.ParallelPyEnvironment(
-            [
-                _SeededPyEnvConstructor(ctor, None if seed is None else seed + i)
-                for i, ctor in enumerate(env_constructors)
-            ],
-            start_serially=False,
-        )
+        try:
+            self._env = parallel_py_environment.ParallelPyEnvironment(
+                [
+                    _SeededPyEnvConstructor(ctor, None if seed is None else seed + i)
+                    for i, ctor in enumerate(env_constructors)
+                ],
+                start_serially=False,
+            )
+        except AssertionError as error:
+            _raise_worker_value_error(error)
+            raise
 
     @property
     def parallel_env(self) -> parallel_py_environment.ParallelPyEnvironment:

@@ -72,6 +72,8 @@ def _parser_of(config_class: type, name: str):
         return parsers[annotation]
     if annotation == (float | None):
         return _optional_float
+    if str in typing.get_args(annotation):  # env: an id here, an id or a callable from Python
+        return str
     raise TypeError(f"no flag parser for {config_class.__name__}.{name}: {annotation}")
 
 

@@ -14,6 +14,7 @@ unclipped rewards), not from per-step observers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -160,11 +161,38 @@ def _run_config(config, agent_config, replay_config) -> RunConfig:
     return run
 
 
-def _write_json_atomically(path: str, value: dict) -> None:
+def _described(run: RunConfig) -> RunConfig:
+    """``run`` with its environment as :func:`softrl_tf.envs.describe_env` names it: an id as it
+    is, a constructor as ``"callable:<module>.<name>"`` (what ``config.json`` can hold)."""
+    train = dataclasses.replace(run.train, env=envs.describe_env(run.train.env))
+    return dataclasses.replace(run, train=train)
+
+
+def _write_config(run: RunConfig) -> None:
+    """Writes ``config.json`` atomically: serialised first, then a temporary file moved over the
+    old one, so that a failure leaves the previous file (or none), never a truncated one."""
+    text = json.dumps(_described(run).to_dict(), indent=2) + "\n"
+    path = os.path.join(run.train.root_dir, "config.json")
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, default=str)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _refuse_constructor_description(cfg: TrainConfig, resume: bool) -> None:
+    """A saved config's constructor description in place of the constructor: one sentence."""
+    name = envs.described_constructor(cfg.env)
+    if name is None:
+        return
+    what = "resume it" if resume else "train on it"
+    raise ConfigError(
+        f"--env: this run trained on an environment constructor ({name}), which config.json "
+        f"records by name only; {what} from Python with TrainConfig(env=<that constructor>)."
+    )
 
 
 def _verbosity(progress: bool | None) -> int:
@@ -192,6 +220,7 @@ class Trainer:
     def __init__(self, run: RunConfig, *, resume: bool = False):
         self.run = run
         cfg = run.train
+        _refuse_constructor_description(cfg, resume)
         self.agent_class = get_agent_class(cfg.agent)
         root = cfg.root_dir
         if root is not None:
@@ -251,7 +280,7 @@ class Trainer:
             path = self.checkpointer.restore()
             logger.info("resumed from %s at step %d", path, self.state.env_steps)
         if cfg.root_dir is not None:
-            _write_json_atomically(os.path.join(cfg.root_dir, "config.json"), self.run.to_dict())
+            _write_config(self.run)
         if cfg.eval_every_steps:
             self.eval_env = envs.make_env(
                 cfg.env,
@@ -370,13 +399,14 @@ class Trainer:
     def export(self, root_dir: str) -> None:
         """Writes ``saved_model/`` (plain TensorFlow) and ``policy/`` (``PolicySaver``)."""
         network, tau = self.agent.export_network()
-        metadata = {"agent": self.run.train.agent, **self.run.to_dict()}
+        run = _described(self.run)
+        metadata = {"agent": run.train.agent, **run.to_dict()}
         export.export_saved_model(
             network,
             self.tf_env.observation_spec(),
             os.path.join(root_dir, "saved_model"),
             tau=tau,
-            env_id=self.run.train.env if isinstance(self.run.train.env, str) else None,
+            env_id=run.train.env,
             metadata=json.loads(json.dumps(metadata, default=str)),
         )
         export.export_policy(self.agent.policy, os.path.join(root_dir, "policy"))
@@ -409,6 +439,10 @@ def train(
       progress: Keras's progress output (``None``: automatic; ``False``: none).
       handle_signals: turn SIGINT/SIGTERM into a checkpoint and :class:`TrainingInterrupted`.
       callbacks: Keras callbacks for ``fit``.
+
+    ``config.env`` may be a callable returning an environment (see ``softrl_tf.envs.make_env``);
+    ``config.json`` then records its name (``"callable:mypkg.make_line_world"``), and resuming
+    needs the callable again.
 
     Writes under ``root_dir``: ``config.json``, ``metrics.csv`` and TensorBoard summaries,
     ``checkpoints/`` (every ``checkpoint_every_steps`` and at the end), and with ``export`` the

@@ -306,3 +306,137 @@ def test_constructor_errors():
     with pytest.raises(ValueError) as excinfo:
         make_env(42, 2)
     assert "env_id must be a gymnasium id or a callable" in _clear_error(excinfo)
+
+
+# --- "module:EnvId" ids, constructors' descriptions, observation spaces ------------------------
+
+
+@pytest.fixture
+def lineworld_unimported(monkeypatch):
+    """``lineworld_pkg`` not imported yet and ``LineWorld-v0`` not registered (restored after)."""
+    import gymnasium
+
+    monkeypatch.delitem(sys.modules, "lineworld_pkg", raising=False)
+    monkeypatch.delitem(gymnasium.registry, "LineWorld-v0", raising=False)
+    return gymnasium.registry
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_module_prefixed_id_imports_the_module_that_registers_it(lineworld_unimported, backend):
+    with pytest.raises(ValueError, match="Unknown environment id 'LineWorld-v0'"):
+        make_env("LineWorld-v0", 2, backend=backend)
+    env = make_env("lineworld_pkg:LineWorld-v0", 2, backend=backend, seed=0)
+    try:
+        assert "lineworld_pkg" in sys.modules and "LineWorld-v0" in lineworld_unimported
+        assert env.observation_spec().shape == (1,) and int(env.action_spec().maximum) == 1
+        time_step = env.reset()
+        for _ in range(5):  # always step right: position 4 ends the episode on the 4th step
+            time_step = env.step(np.ones(2, np.int64))
+            positions = time_step.observation[:, 0]
+        assert list(time_step.step_type) == [0, 0] and list(positions) == [0.0, 0.0]
+        assert list(env.pop_finished_episodes().returns) == [1.0, 1.0]
+    finally:
+        env.close()
+
+
+def test_module_prefixed_id_whose_module_cannot_be_imported(lineworld_unimported):
+    with pytest.raises(ValueError) as excinfo:
+        make_env("no_such_pkg.envs:LineWorld-v0", 2)
+    message = _clear_error(excinfo)
+    assert message.startswith(
+        "Environment id 'no_such_pkg.envs:LineWorld-v0' names the module 'no_such_pkg.envs', "
+        "which cannot be imported (No module named 'no_such_pkg')"
+    )
+    assert "LineWorld-v0" not in lineworld_unimported
+
+
+@pytest.mark.parametrize(
+    "env_id, start",
+    [
+        ("lineworld_pkg:LineWorld-v7", "Unknown environment id 'lineworld_pkg:LineWorld-v7': "),
+        ("lineworld_pkg:", "Malformed environment id 'lineworld_pkg:'"),
+        ("a:b:LineWorld-v0", "Malformed environment id 'a:b:LineWorld-v0'"),
+    ],
+)
+def test_module_prefixed_id_that_registers_nothing_or_is_malformed(env_id, start):
+    with pytest.raises(ValueError) as excinfo:
+        make_env(env_id, 2)
+    assert _clear_error(excinfo).startswith(start)
+
+
+def test_describe_env_names_ids_and_constructors():
+    from softrl_tf.envs import describe_env, described_constructor
+
+    from lineworld_pkg import LineWorld, make_line_world
+
+    assert describe_env("CartPole-v1") == "CartPole-v1"
+    assert describe_env(make_line_world) == "callable:lineworld_pkg.make_line_world"
+    assert describe_env(LineWorld) == "callable:lineworld_pkg.LineWorld"
+    partial = functools.partial(counting_env, 3, time_limit=5)
+    assert describe_env(partial) == (
+        "callable:functools.partial(_env_fakes.counting_env, 3, time_limit=5)"
+    )
+    assert described_constructor(describe_env(make_line_world)) == "lineworld_pkg.make_line_world"
+    assert described_constructor("CartPole-v1") is None
+    assert described_constructor(make_line_world) is None
+
+
+def test_a_constructor_description_is_not_an_id():
+    with pytest.raises(ValueError) as excinfo:
+        make_env("callable:lineworld_pkg.make_line_world", 2)
+    assert _clear_error(excinfo) == (
+        "'callable:lineworld_pkg.make_line_world' describes an environment constructor, not an "
+        "environment id: pass the constructor itself (env_id=lineworld_pkg.make_line_world) from "
+        "Python."
+    )
+
+
+def _with_observation_space(space):
+    env = counting_env(2)
+    env.observation_space = space
+    return env
+
+
+def _spaces():
+    from gymnasium import spaces
+
+    box = spaces.Box(0.0, 1.0, (2,), np.float32)
+    return {
+        "Dict": (spaces.Dict({"position": box, "key": spaces.Discrete(3)}), True),
+        "Tuple": (spaces.Tuple((box, spaces.Discrete(3))), True),
+        "MultiDiscrete": (spaces.MultiDiscrete([2, 3]), True),
+        "Text": (spaces.Text(5), False),
+        "Graph": (spaces.Graph(box, None), False),
+        "Sequence": (spaces.Sequence(spaces.Discrete(2)), False),
+    }
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("kind", list(_spaces()))
+def test_observation_spaces_the_networks_cannot_take(backend, kind):
+    space, flattenable = _spaces()[kind]
+    make = functools.partial(_with_observation_space, space)
+    with pytest.raises(ValueError) as excinfo:
+        make_env(make, 2, backend=backend)
+    message = _clear_error(excinfo)
+    assert f"has the observation space {space}, a {kind} space, which softrl_tf's networks " in (
+        message
+    )
+    assert ("gymnasium.wrappers.FlattenObservation" in message) == flattenable
+    assert ("gymnasium.ObservationWrapper" in message) == (not flattenable)
+
+
+def test_flattened_observations_are_taken():
+    import gymnasium
+
+    space, _ = _spaces()["Dict"]
+    make = functools.partial(_with_observation_space, space)
+
+    def flattened():
+        return gymnasium.wrappers.FlattenObservation(make())
+
+    env = make_env(flattened, 2, backend="sync")
+    try:
+        assert env.observation_spec().shape == (2 + 3,)  # Box(2) and a one-hot Discrete(3)
+    finally:
+        env.close()
