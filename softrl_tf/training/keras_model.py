@@ -169,12 +169,18 @@ class RunCallback(tf_keras.callbacks.Callback):
         if self._checkpointer is not None and state.env_steps >= self._next_checkpoint and not done:
             self._next_checkpoint = state.env_steps + self._config.checkpoint_every_steps
             self._checkpointer.save()
+        return self.stop_requested() or done
+
+    def stop_requested(self) -> bool:
+        """True (after writing a checkpoint) once SIGINT or SIGTERM has arrived."""
+        if self.interrupted_by is not None:
+            return True
         if self._stop is not None and self._stop.received is not None:
             self.interrupted_by = self._stop.received
             if self._checkpointer is not None:
                 self.interruption_checkpoint = self._checkpointer.save()
             return True
-        return done
+        return False
 
     # -- Keras hooks ---------------------------------------------------------------------------
 
@@ -208,3 +214,5 @@ class RunCallback(tf_keras.callbacks.Callback):
         if logs is not None:
             # Later callbacks (EarlyStopping, CSVLogger, TensorBoard, the progress bar) see the row.
             logs.update({k: v for k, v in row.items() if not k.startswith("train/")})
+        if self.stop_requested():
+            self.model.stop_training = True

@@ -15,6 +15,7 @@ unclipped rewards), not from per-step observers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -382,19 +383,35 @@ class Trainer:
         return False
 
     def _fit(self, run_callback, target_steps, callbacks, progress) -> None:
+        """``model.fit`` in epochs of one logging period each, the first one shortened so that
+        epochs end on multiples of ``log_every_steps`` (after an off-policy warm-up or a resume
+        from a checkpoint between two of them)."""
         per_call = self.iteration.env_steps_per_call
-        per_epoch = max(1, math.ceil(self.run.train.log_every_steps / per_call))
-        batches = math.ceil((target_steps - self.state.env_steps) / per_call)
-        initial_epoch = self.state.env_steps // (per_epoch * per_call)
+        every = self.run.train.log_every_steps
+        per_epoch = max(1, math.ceil(every / per_call))
         dataset = tf.data.Dataset.from_tensors(0).repeat()
-        self.model.fit(
+        steps = self.state.env_steps
+        first = math.ceil(((steps // every + 1) * every - steps) / per_call)
+        batches = math.ceil((target_steps - steps) / per_call)
+        fit = functools.partial(
+            self.model.fit,
             dataset,
-            epochs=initial_epoch + math.ceil(batches / per_epoch),
-            initial_epoch=initial_epoch,
-            steps_per_epoch=per_epoch,
             callbacks=[run_callback, *callbacks],
             verbose=_verbosity(progress),
         )
+        epoch = steps // (per_epoch * per_call)
+        if first < per_epoch:
+            fit(epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=first)
+            batches -= first
+            epoch += 1
+            if self.model.stop_training or run_callback.interrupted_by is not None:
+                return
+        if batches > 0:
+            fit(
+                epochs=epoch + math.ceil(batches / per_epoch),
+                initial_epoch=epoch,
+                steps_per_epoch=per_epoch,
+            )
 
     def export(self, root_dir: str) -> None:
         """Writes ``saved_model/`` (plain TensorFlow) and ``policy/`` (``PolicySaver``)."""
