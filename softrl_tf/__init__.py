@@ -53,4 +53,21 @@ _stack.install()
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# The estimators load TensorFlow: they are imported on first use (``softrl_tf.SoftQ``), so that
+# ``import softrl_tf.results`` stays TensorFlow-free.
+_ESTIMATORS = ("A2C", "SoftQ", "SoftDQN", "DQN", "load")
+
+
+def __getattr__(name: str):
+    if name in _ESTIMATORS:
+        from softrl_tf import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'softrl_tf' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_ESTIMATORS])
+
+
+__all__ = ["A2C", "DQN", "SoftDQN", "SoftQ", "__version__", "load"]

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import glob
 import json
 import logging
 import os
-import shutil
 import sys
 import typing
 import warnings
@@ -40,7 +38,6 @@ from absl import logging as absl_logging
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
-RUN_ARTIFACTS = ("checkpoints", "saved_model", "policy", "metrics.csv", "config.json")
 DEFAULT_AGENT = "softq"
 DEFAULT_ROOT_DIR = "runs/latest"
 
@@ -210,18 +207,6 @@ def _saved_config(root_dir: str) -> dict | None:
         raise ConfigError(f"--resume: {path} is unreadable ({error}).") from None
 
 
-def _clear_run(root_dir: str) -> None:
-    """Removes what a previous run wrote in ``root_dir`` (and nothing else)."""
-    for name in RUN_ARTIFACTS:
-        path = os.path.join(root_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
-    for path in glob.glob(os.path.join(root_dir, "events.out.tfevents.*")):
-        os.remove(path)
-
-
 def _quiet_logging() -> None:
     """softrl_tf's own messages at INFO; TensorFlow's and absl's export chatter only on errors."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -240,15 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run, args = parse_configs(argv)
         config = run.train
-        ckpt_dir = checkpoint_dir(config.root_dir)
-        if args.overwrite:
-            _clear_run(config.root_dir)
-        elif not args.resume and os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
-            raise ConfigError(
-                f"--root-dir {config.root_dir!r} already holds a run: pass --resume to continue "
-                "it or --overwrite to start over."
-            )
-        result = train(run, resume=args.resume)
+        result = train(run, resume=args.resume, overwrite=args.overwrite)
     except ConfigError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -76,6 +76,10 @@ class OnPolicyIteration(tf.Module):
 
     updates_per_call = 1
 
+    def warming_up(self) -> bool:
+        """On-policy training needs no warm-up."""
+        return False
+
     @property
     def env_steps_per_call(self) -> int:
         """Environment steps one :meth:`train_step` takes (over all environments)."""
@@ -102,10 +106,9 @@ class OffPolicyIteration(tf.Module):
         self._tf_env = tf_env
         batch = tf_env.batch_size
         self._num_steps = agent.train_sequence_length
+        self._max_length = max(replay.replay_capacity // batch, self._num_steps + 1)
         self.replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-            agent.collect_data_spec,
-            batch_size=batch,
-            max_length=max(replay.replay_capacity // batch, self._num_steps + 1),
+            agent.collect_data_spec, batch_size=batch, max_length=self._max_length
         )
         self._batch_size = replay.batch_size
         self._learning_starts = replay.learning_starts
@@ -151,10 +154,14 @@ class OffPolicyIteration(tf.Module):
         )
         return self._agent.train(experience).extra
 
-    @property
-    def learning_starts(self) -> int:
-        """Environment steps collected before the first update."""
-        return self._learning_starts
+    def warming_up(self) -> bool:
+        """Whether the replay buffer holds too little to learn from: fewer than
+        ``learning_starts`` transitions, or too few for one sampled window. Counted in the
+        buffer, so a run resumed without its replay buffer refills it before updating."""
+        batch = self._tf_env.batch_size
+        needed = max(self._learning_starts, batch * (self._num_steps + 1))
+        needed = min(needed, self._max_length * batch)  # a full buffer is enough
+        return int(self.replay_buffer.num_frames()) < needed
 
     @property
     def env_steps_per_call(self) -> int:

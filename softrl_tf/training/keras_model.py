@@ -49,7 +49,7 @@ class AgentModel(tf_keras.Model):
         """The exported network's output (policy logits or Q-values) for observations."""
         network, _ = self.agent.export_network()
         output, _ = network(inputs, training=training)
-        return output
+        return output[0] if isinstance(output, tuple) else output
 
     def train_step(self, data):
         """One iteration: collect with the current weights, then update (data is unused)."""

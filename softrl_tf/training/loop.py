@@ -34,6 +34,8 @@ from softrl_tf.training.checkpoints import (
     RunState,
     check_writable,
     checkpoint_dir,
+    clear_run,
+    holds_run,
     latest_checkpoint,
 )
 from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
@@ -213,18 +215,30 @@ class Trainer:
       resume: restore the latest checkpoint in ``root_dir`` (its counters, networks, optimizer,
         recent returns and, when checkpointed, the replay buffer); environments restart with
         fresh episodes.
+      overwrite: delete a previous run's files in ``root_dir`` first. Without ``resume`` or
+        ``overwrite``, a ``root_dir`` that holds a run is refused: nothing is overwritten by
+        accident.
 
     ``config.json`` is written once the configuration is known to fit (after the checkpoint of a
     resumed run is restored), atomically.
     """
 
-    def __init__(self, run: RunConfig, *, resume: bool = False):
+    def __init__(self, run: RunConfig, *, resume: bool = False, overwrite: bool = False):
         self.run = run
         cfg = run.train
         _refuse_constructor_description(cfg, resume)
         self.agent_class = get_agent_class(cfg.agent)
         root = cfg.root_dir
+        if resume and overwrite:
+            raise ConfigError("--resume and --overwrite contradict each other: give one of them.")
         if root is not None:
+            if overwrite:
+                clear_run(root)
+            elif not resume and holds_run(root):
+                raise ConfigError(
+                    f"--root-dir {root!r} already holds a run: pass --resume to continue it or "
+                    "--overwrite to start over."
+                )
             check_writable(root)
         if resume and (root is None or latest_checkpoint(root) is None):
             raise ConfigError(
@@ -364,13 +378,11 @@ class Trainer:
         return result
 
     def _warm_up(self, run_callback: RunCallback, target_steps: int) -> bool:
-        """Off-policy: collection alone until ``learning_starts``, a metric row per log period.
-
-        Returns True when a signal stopped it.
+        """Off-policy: collection alone until the replay buffer can be learned from
+        (``learning_starts``), a metric row per log period. Returns True when a signal stopped it.
         """
-        learning_starts = getattr(self.iteration, "learning_starts", 0)
         every = self.run.train.log_every_steps
-        while self.state.env_steps < min(learning_starts, target_steps):
+        while self.iteration.warming_up() and self.state.env_steps < target_steps:
             before = self.state.env_steps
             self.iteration.collect()
             run_callback.record_steps(0)
@@ -442,6 +454,7 @@ def train(
     replay_config=None,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool | None = None,
     handle_signals: bool = True,
     callbacks=(),
@@ -453,6 +466,8 @@ def train(
       agent_config: the agent's config; ``None`` takes the default preset's.
       replay_config: a ``ReplayConfig`` for replay-based agents; ``None`` takes the preset's.
       resume: continue the run in ``root_dir`` from its latest checkpoint.
+      overwrite: delete a previous run's files in ``root_dir`` first (a ``root_dir`` holding a
+        run is refused without ``resume`` or ``overwrite``).
       progress: Keras's progress output (``None``: automatic; ``False``: none).
       handle_signals: turn SIGINT/SIGTERM into a checkpoint and :class:`TrainingInterrupted`.
       callbacks: Keras callbacks for ``fit``.
@@ -471,7 +486,7 @@ def train(
       TrainingInterrupted: SIGINT or SIGTERM, after a checkpoint was written.
     """
     run = _run_config(config, agent_config, replay_config)
-    trainer = Trainer(run, resume=resume)
+    trainer = Trainer(run, resume=resume, overwrite=overwrite)
     try:
         result = trainer.fit(
             run.train.total_steps,
