@@ -25,15 +25,16 @@ train: setup
 	$(PY) scripts/evaluate.py $(RUN)/saved_model --episodes=10
 
 test: setup
-	$(PY) -m ruff check softrl_tf scripts tests benchmarks
+	$(PY) -m ruff check softrl_tf scripts tests benchmarks notebooks
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2
 
 test-slow: setup
 	$(PY) -m pytest -m slow
 
+# The .ipynb files run in quick mode (a copy is executed; the committed outputs are left alone).
 test-notebooks: setup
-	SOFTRL_QUICK=1 $(PY) -m pytest -p no:cacheprovider --nbmake notebooks/
+	SOFTRL_QUICK=1 $(PY) -m pytest -p no:cacheprovider --nbmake notebooks/*.ipynb
 
 experiments: setup
 	$(PY) scripts/experiment.py run all --workers=2
@@ -44,9 +45,9 @@ bench: setup
 	$(PY) benchmarks/train_throughput.py --agents a2c softq soft_dqn
 
 lint: setup
-	$(PY) -m ruff check softrl_tf scripts tests benchmarks
+	$(PY) -m ruff check softrl_tf scripts tests benchmarks notebooks
 	$(VENV)/bin/lint-imports
-	$(PY) -m ruff format --check softrl_tf scripts tests benchmarks
+	$(PY) -m ruff format --check softrl_tf scripts tests benchmarks notebooks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis

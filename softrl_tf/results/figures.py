@@ -27,6 +27,9 @@ AXIS_LABELS = {
     RETURN_METRIC: "mean return, last 100 episodes",
 }
 """Axis labels of the usual ``metrics.csv`` columns; other columns are labelled by name."""
+LINE_STYLES = ("-", "--", "-.", ":")
+"""Line styles of the labels, in order: curves that coincide (e.g. variants sharing their seeds at
+a small budget) stay distinguishable, and so do colours that print alike."""
 PANEL_SIZE = (4.8, 3.6)
 """Width and height of one panel, in inches."""
 _TITLE_CHARS_PER_INCH = 10  # suptitle at matplotlib's default "large" size, with a margin
@@ -67,8 +70,9 @@ def learning_curves(
 ):
     """The learning-curve figure: per panel and label, the mean over runs with :data:`BAND`.
 
-    A label keeps its colour in every panel. The legend of each panel reads ``label (n=runs)``
-    under the title :data:`BAND`; a curve of one run has no band.
+    A label keeps its colour and line style (:data:`LINE_STYLES`) in every panel. The legend of
+    each panel reads ``label (n=runs)`` under the title :data:`BAND`; a curve of one run has no
+    band.
 
     Args:
       panels: see :data:`Panels`; labels without runs are skipped.
@@ -86,6 +90,7 @@ def learning_curves(
     labels = list(dict.fromkeys(label for groups in panels.values() for label in groups))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     color_of = {label: colors[i % len(colors)] for i, label in enumerate(labels)}
+    style_of = {label: LINE_STYLES[i % len(LINE_STYLES)] for i, label in enumerate(labels)}
     n = max(1, len(panels))
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
@@ -102,7 +107,14 @@ def learning_curves(
                     continue
                 curve = aggregate(runs, max_points=max_points, name=repr(label))
                 color = color_of[label]
-                ax.plot(curve.x, curve.mean, color=color, lw=1.5, label=f"{label} (n={curve.runs})")
+                ax.plot(
+                    curve.x,
+                    curve.mean,
+                    color=color,
+                    ls=style_of[label],
+                    lw=1.5,
+                    label=f"{label} (n={curve.runs})",
+                )
                 if curve.runs > 1:
                     ax.fill_between(curve.x, curve.low, curve.high, color=color, alpha=0.2, lw=0)
                 drawn += 1

@@ -54,6 +54,20 @@ def test_one_panel_per_env_one_colour_per_label_and_the_band_named():
         figures.pyplot().close(fig)
 
 
+def test_each_label_keeps_its_own_line_style_so_coinciding_curves_stay_visible():
+    identical = {"CartPole-v1": {label: [(np.arange(5.0), np.ones(5))] for label in "abcd"}}
+    identical["Acrobot-v1"] = identical["CartPole-v1"]
+    fig, _ = figures.learning_curves(identical)
+    try:
+        styles = [tuple(line.get_linestyle() for line in ax.lines) for ax in fig.axes[:2]]
+        assert styles[0] == styles[1]  # a label's style is the same in every panel
+        assert len(set(styles[0])) == 4  # and differs between labels
+        legend_styles = [h.get_linestyle() for h in fig.axes[0].get_legend().legend_handles]
+        assert legend_styles == list(styles[0])
+    finally:
+        figures.pyplot().close(fig)
+
+
 def test_a_single_run_has_no_band():
     fig, _ = figures.learning_curves(_panels(["CartPole-v1"], "a", seeds=1))
     try:
