@@ -19,7 +19,6 @@ import sys
 STACK = ("tensorflow", "tf_keras", "tf_agents", "tensorflow_probability")
 """The packages every TensorFlow-using module of softrl_tf needs, in import order."""
 TF_FREE = frozenset(
-TF_FREE = frozenset(
     {
         "softrl_tf._stack",
         "softrl_tf.colab",
@@ -27,7 +26,6 @@ TF_FREE = frozenset(
         "softrl_tf.results",
         "softrl_tf.evaluate",
     }
-)
 )
 """Modules (and packages, with everything below them) that import without TensorFlow."""
 
