@@ -16,8 +16,8 @@
 # %% [markdown]
 # # 7. Train a small agent, export it, evaluate it with plain TensorFlow
 #
-# `softrl_tf.training.loop.train` trains soft n-step Q-learning (`softq`, the paper's §6.3 agent,
-# `docs/theory.md §6.3`) on CartPole-v1 with the settings `softrl_tf.presets.resolve` gives it, and
+# The estimator `softrl_tf.SoftQ` trains soft n-step Q-learning (`softq`, the paper's §6.3 agent,
+# `docs/theory.md §6.3`) on CartPole-v1 with its default settings (Keras `fit` underneath), and
 # exports a SavedModel. The SavedModel needs only TensorFlow: `serving_default(observation)` returns
 # the greedy `action` and the per-action outputs (for `softq`, $Q = V + \tau\log(\pi/\bar\pi)$,
 # `docs/theory.md §2`), and `sample(observation, temperature)` draws from the Boltzmann policy.
@@ -55,7 +55,7 @@ import os
 import tempfile
 from pathlib import Path
 
-import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+import softrl_tf  # first: sets TF_USE_LEGACY_KERAS before TensorFlow loads
 
 import matplotlib.pyplot as plt
 
@@ -72,9 +72,7 @@ print("quick mode" if QUICK else "reading the committed results under results/")
 # %%
 import warnings
 
-from softrl_tf.presets import resolve
 from softrl_tf.results import figures, read_metrics
-from softrl_tf.training.loop import train
 
 import tensorflow as tf
 from absl import logging as absl_logging
@@ -85,19 +83,24 @@ absl_logging.set_verbosity("error")
 warnings.filterwarnings("ignore", message="Encoding a StructuredValue")
 
 run_dir = tempfile.mkdtemp(prefix="softrl-export-")
-settings = {"total_steps": 5_000 if QUICK else 60_000, "seed": 0, "root_dir": run_dir}
-run = resolve("softq", overrides={**settings, "log_every_steps": 1_000, "export": True})
-result = train(run, progress=False)
+budget = 5_000 if QUICK else 60_000
+# total_steps sizes the learning-rate schedule (linear to 0) to the budget fit is given.
+agent = softrl_tf.SoftQ(
+    "CartPole-v1", seed=0, root_dir=run_dir, total_steps=budget, log_every_steps=1_000
+)
+result = agent.fit(budget, progress=False)
+agent.export(run_dir)
 print(
     f"trained {result.env_steps:,} agent steps, {result.episodes} episodes; "
-    f"mean return of the last 100: {result.mean_return():.1f}"
+    f"mean return of the last 100: {result.mean_return():.1f}; "
+    f"greedy evaluation: {agent.evaluate(episodes=10).mean:.1f}"
 )
 print(sorted(os.listdir(run_dir)))
 
 # The learning curve of this run, read back from its metrics.csv.
 steps, returns = read_metrics(run_dir).curve()
 fig, _ = figures.learning_curves(
-    {run.train.env: {"softq, seed 0": [(steps, returns)]}}, title="This run's training curve"
+    {"CartPole-v1": {"softq, seed 0": [(steps, returns)]}}, title="This run's training curve"
 )
 plt.show()
 
