@@ -186,6 +186,13 @@ class TrainConfig:
         False, "Also checkpoint the replay buffer (soft_dqn, dqn); large for Atari."
     )
     export: bool = setting(True, "Write saved_model/ and policy/ exports at the end of training.")
+    steps_per_execution: int = setting(
+        10,
+        "Training iterations per call of the Keras training function (Keras's "
+        "steps_per_execution): larger is faster; counters, episode statistics, checkpoints and "
+        "signals are handled between calls.",
+        INT_POSITIVE,
+    )
     diagnostics_every_updates: int = setting(
         0,
         "Updates between gradient-equivalence diagnostics (a2c, softq); 0 disables.",

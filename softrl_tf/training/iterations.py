@@ -43,6 +43,11 @@ class OnPolicyIteration(tf.Module):
         self._tf_env = tf_env
         self._n_steps = agent.n_steps
         self._diagnostics_every = diagnostics_every
+        # The latest gradient-equivalence measurement and how many were taken: read between
+        # calls of the training function, which may run several iterations.
+        self._diagnostics = tf.Variable([math.nan, math.nan], trainable=False)
+        self._measurements = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._measurements_read = 0
 
     @staticmethod
     def total_updates(total_steps: int, n_steps: int, num_envs: int, replay=None) -> int:
@@ -54,25 +59,35 @@ class OnPolicyIteration(tf.Module):
     def train_step(self):
         """Collects a segment with the current weights and takes one update on it.
 
+        Every ``diagnostics_every`` updates the gradient-equivalence diagnostics are measured
+        first, while the batch is on-policy (see :meth:`new_diagnostics`).
+
         Returns:
-          The agent's train metrics, plus ``diagnostics/grad_cosine`` and
-          ``diagnostics/grad_rel_error`` when diagnostics are on: measured before the update
-          (while the batch is on-policy) every ``diagnostics_every`` updates, NaN otherwise.
+          The agent's train metrics.
         """
         experience, _ = collect_segment(self._tf_env, self._agent.collect_policy, self._n_steps)
-        diagnostics = {}
         if self._diagnostics_every:
             due = tf.equal((self._agent.train_step_counter + 1) % self._diagnostics_every, 0)
 
             def measure():
                 measured = self._agent.gradient_equivalence(experience)
-                return {k: tf.cast(v, tf.float32) for k, v in measured.items()}
+                values = tf.cast(
+                    tf.stack([measured["grad_cosine"], measured["grad_rel_error"]]), tf.float32
+                )
+                self._diagnostics.assign(values)
+                self._measurements.assign_add(1)
 
-            def skip():
-                return {k: tf.constant(math.nan) for k in ("grad_cosine", "grad_rel_error")}
+            tf.cond(due, measure, lambda: None)
+        return self._agent.train(experience).extra
 
-            diagnostics = {f"diagnostics/{k}": v for k, v in tf.cond(due, measure, skip).items()}
-        return {**self._agent.train(experience).extra, **diagnostics}
+    def new_diagnostics(self) -> dict:
+        """The latest diagnostics if one was measured since the last call, else ``{}``."""
+        count = int(self._measurements.numpy())
+        if count == self._measurements_read:
+            return {}
+        self._measurements_read = count
+        cosine, relative = self._diagnostics.numpy().tolist()
+        return {"diagnostics/grad_cosine": cosine, "diagnostics/grad_rel_error": relative}
 
     updates_per_call = 1
 
@@ -110,7 +125,15 @@ class OffPolicyIteration(tf.Module):
         self.replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
             agent.collect_data_spec, batch_size=batch, max_length=self._max_length
         )
-        self._batch_size = replay.batch_size
+        # Uniform minibatches of windows, drawn when the graph asks (no prefetch: each one is
+        # sampled after the batch step collected just before it).
+        self._samples = iter(
+            self.replay_buffer.as_dataset(
+                sample_batch_size=replay.batch_size,
+                num_steps=self._num_steps,
+                single_deterministic_pass=False,
+            )
+        )
         self._learning_starts = replay.learning_starts
         self.updates_per_call = max(1, round(batch / replay.env_steps_per_update))
 
@@ -149,10 +172,12 @@ class OffPolicyIteration(tf.Module):
         return extra
 
     def _train_once(self):
-        experience, _ = self.replay_buffer.get_next(
-            sample_batch_size=self._batch_size, num_steps=self._num_steps
-        )
+        experience, _ = next(self._samples)
         return self._agent.train(experience).extra
+
+    def new_diagnostics(self) -> dict:
+        """Replay agents measure no diagnostics."""
+        return {}
 
     def warming_up(self) -> bool:
         """Whether the replay buffer holds too little to learn from: fewer than

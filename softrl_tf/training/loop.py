@@ -15,7 +15,6 @@ unclipped rewards), not from per-step observers.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
 import math
@@ -40,7 +39,12 @@ from softrl_tf.training.checkpoints import (
 )
 from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
 from softrl_tf.training.iterations import OffPolicyIteration, OnPolicyIteration
-from softrl_tf.training.keras_model import AgentModel, NonFiniteLossError, RunCallback
+from softrl_tf.training.keras_model import (
+    NON_FINITE,
+    AgentModel,
+    NonFiniteLossError,
+    RunCallback,
+)
 from softrl_tf.training.logging import MetricsLogger
 from softrl_tf.training.signals import StopSignals
 
@@ -278,8 +282,7 @@ class Trainer:
             )
         else:
             self.iteration = OffPolicyIteration(self.agent, self.tf_env, self.run.replay)
-        self.model = AgentModel(self.agent, self.iteration)
-        self.model.compile(optimizer=self.agent.optimizer)
+        self.model = AgentModel(self.agent, self.iteration, cfg.steps_per_execution)
         self.state = RunState()
         self.checkpointer = None
         if cfg.root_dir is not None:
@@ -365,7 +368,12 @@ class Trainer:
                 )
                 stopped = self._warm_up(run_callback, target_steps)
                 if not stopped and state.env_steps < target_steps:
-                    self._fit(run_callback, target_steps, list(callbacks), progress)
+                    try:
+                        self._fit(run_callback, target_steps, list(callbacks), progress)
+                    except tf.errors.InvalidArgumentError as error:
+                        if NON_FINITE not in error.message:
+                            raise
+                        raise run_callback.non_finite(error) from None
             if run_callback.interrupted_by is not None:
                 raise TrainingInterrupted(
                     run_callback.interrupted_by, result, run_callback.interruption_checkpoint
@@ -381,49 +389,28 @@ class Trainer:
         """Off-policy: collection alone until the replay buffer can be learned from
         (``learning_starts``), a metric row per log period. Returns True when a signal stopped it.
         """
-        every = self.run.train.log_every_steps
         while self.iteration.warming_up() and self.state.env_steps < target_steps:
-            before = self.state.env_steps
             self.iteration.collect()
             run_callback.record_steps(0)
-            if self.state.env_steps // every > before // every or (
-                self.state.env_steps >= target_steps
-            ):
-                run_callback.write_row()
             if run_callback.after_iteration() and self.state.env_steps < target_steps:
                 return True
         return False
 
     def _fit(self, run_callback, target_steps, callbacks, progress) -> None:
-        """``model.fit`` in epochs of one logging period each, the first one shortened so that
-        epochs end on multiples of ``log_every_steps`` (after an off-policy warm-up or a resume
-        from a checkpoint between two of them)."""
+        """One ``model.fit`` call: epochs of one logging period each, until the budget (the
+        library's callback stops it there exactly)."""
         per_call = self.iteration.env_steps_per_call
-        every = self.run.train.log_every_steps
-        per_epoch = max(1, math.ceil(every / per_call))
-        dataset = tf.data.Dataset.from_tensors(0).repeat()
-        steps = self.state.env_steps
-        first = math.ceil(((steps // every + 1) * every - steps) / per_call)
-        batches = math.ceil((target_steps - steps) / per_call)
-        fit = functools.partial(
-            self.model.fit,
-            dataset,
+        per_epoch = max(1, math.ceil(self.run.train.log_every_steps / per_call))
+        batches = math.ceil((target_steps - self.state.env_steps) / per_call)
+        initial_epoch = self.state.env_steps // (per_epoch * per_call)
+        self.model.fit(
+            tf.data.Dataset.from_tensors(0).repeat(),
+            epochs=initial_epoch + math.ceil(batches / per_epoch),
+            initial_epoch=initial_epoch,
+            steps_per_epoch=per_epoch,
             callbacks=[run_callback, *callbacks],
             verbose=_verbosity(progress),
         )
-        epoch = steps // (per_epoch * per_call)
-        if first < per_epoch:
-            fit(epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=first)
-            batches -= first
-            epoch += 1
-            if self.model.stop_training or run_callback.interrupted_by is not None:
-                return
-        if batches > 0:
-            fit(
-                epochs=epoch + math.ceil(batches / per_epoch),
-                initial_epoch=epoch,
-                steps_per_epoch=per_epoch,
-            )
 
     def export(self, root_dir: str) -> None:
         """Writes ``saved_model/`` (plain TensorFlow) and ``policy/`` (``PolicySaver``)."""
