@@ -24,6 +24,7 @@ import os
 from typing import Any, ClassVar, NamedTuple
 
 from softrl_tf import envs
+from softrl_tf._quiet import quiet_stack
 from softrl_tf.config import ConfigError
 from softrl_tf.presets import resolve
 from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
@@ -167,7 +168,8 @@ class Estimator:
         time_step = ts.restart(tf.constant(batch), batch_size=batch.shape[0])
         agent = self._trainer.agent
         policy = agent.policy if deterministic else agent.collect_policy
-        action = policy.action(time_step).action.numpy()
+        with quiet_stack():
+            action = policy.action(time_step).action.numpy()
         if single:
             action = action[0]
         if not return_values:
@@ -197,7 +199,8 @@ class Estimator:
             seed=cfg.seed + 2_000_003 if seed is None else seed,
         )
         try:
-            result = evaluate_policy(self._trainer.agent.policy, py_env, episodes)
+            with quiet_stack():
+                result = evaluate_policy(self._trainer.agent.policy, py_env, episodes)
         finally:
             py_env.close()
         return Evaluation(

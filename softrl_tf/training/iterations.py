@@ -125,15 +125,7 @@ class OffPolicyIteration(tf.Module):
         self.replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
             agent.collect_data_spec, batch_size=batch, max_length=self._max_length
         )
-        # Uniform minibatches of windows, drawn when the graph asks (no prefetch: each one is
-        # sampled after the batch step collected just before it).
-        self._samples = iter(
-            self.replay_buffer.as_dataset(
-                sample_batch_size=replay.batch_size,
-                num_steps=self._num_steps,
-                single_deterministic_pass=False,
-            )
-        )
+        self._batch_size = replay.batch_size
         self._learning_starts = replay.learning_starts
         self.updates_per_call = max(1, round(batch / replay.env_steps_per_update))
 
@@ -172,7 +164,11 @@ class OffPolicyIteration(tf.Module):
         return extra
 
     def _train_once(self):
-        experience, _ = next(self._samples)
+        # get_next, not as_dataset: the dataset calls get_next itself and adds a tf.data
+        # iterator per minibatch; each minibatch is drawn after the batch step just collected.
+        experience, _ = self.replay_buffer.get_next(
+            sample_batch_size=self._batch_size, num_steps=self._num_steps
+        )
         return self._agent.train(experience).extra
 
     def new_diagnostics(self) -> dict:

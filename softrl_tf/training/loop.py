@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from softrl_tf import envs, export
+from softrl_tf._quiet import quiet_stack
 from softrl_tf.agents import get_agent_class
 from softrl_tf.config import ConfigError, RunConfig, TrainConfig, validate
 from softrl_tf.training.checkpoints import (
@@ -353,7 +354,7 @@ class Trainer:
             self.resumed = True  # a later fit continues the same metrics.csv
         self.tf_env.reset()
         try:
-            with StopSignals(handle_signals) as stop:
+            with StopSignals(handle_signals) as stop, quiet_stack():
                 run_callback = RunCallback(
                     cfg,
                     self.py_env,
@@ -414,6 +415,10 @@ class Trainer:
 
     def export(self, root_dir: str) -> None:
         """Writes ``saved_model/`` (plain TensorFlow) and ``policy/`` (``PolicySaver``)."""
+        with quiet_stack():
+            self._export(root_dir)
+
+    def _export(self, root_dir: str) -> None:
         network, tau = self.agent.export_network()
         run = _described(self.run)
         metadata = {"agent": run.train.agent, **run.to_dict()}
