@@ -1,4 +1,4 @@
-"""Training metrics: TensorBoard summaries, ``metrics.csv``, and a progress bar.
+"""Training metrics: TensorBoard summaries and ``metrics.csv`` of a run directory.
 
 :class:`MetricsLogger` writes every scalar twice: as a ``tf.summary`` scalar (event files directly
 under ``root_dir``, so ``tensorboard --logdir runs/`` shows one run per root dir) and as a row of
@@ -12,21 +12,17 @@ which this logger uses too when it reopens the file. Each row is written with on
 and flushed at once, so a SIGKILL loses nothing already written; a torn last line (a kill inside
 the write) is dropped when the file is opened again.
 
-:class:`ProgressBar` is ``tqdm`` on a terminal; elsewhere (CI logs, ``nohup``, notebooks' captured
-stderr) it prints a plain progress line every 10% and every ``interval_s`` seconds instead of
-terminal control characters.
-
-Both are written here rather than borrowed: TF-Agents' metrics write ``tf.summary`` only, and no
-ecosystem logger gives a crash-safe, resume-aware CSV.
+It is written here rather than borrowed: TF-Agents' metrics write ``tf.summary`` only, and Keras's
+``CSVLogger`` neither drops the rows a crashed run wrote after its last checkpoint nor widens its
+header for metrics that appear later (evaluation, diagnostics). The progress output is Keras's own
+(``fit``'s ``verbose``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 import os
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -35,7 +31,7 @@ from softrl_tf.results.metrics import BASE_COLUMNS, METRICS_CSV, read_rows
 
 import tensorflow as tf
 
-__all__ = ["BASE_COLUMNS", "METRICS_CSV", "MetricsLogger", "ProgressBar"]
+__all__ = ["BASE_COLUMNS", "METRICS_CSV", "MetricsLogger"]
 
 
 def _to_float(value: Any) -> float:
@@ -147,131 +143,6 @@ class MetricsLogger:
         self._writer.close()
 
     def __enter__(self) -> MetricsLogger:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-
-def _format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-
-
-def _format_postfix(postfix: Mapping[str, Any]) -> dict[str, str]:
-    formatted = {}
-    for name, value in postfix.items():
-        try:
-            formatted[name] = f"{_to_float(value):.4g}"
-        except (TypeError, ValueError):
-            formatted[name] = str(value)
-    return formatted
-
-
-class ProgressBar:
-    """Training progress: steps/s, ETA and caller-given values such as the recent return.
-
-    On a terminal it is a ``tqdm`` bar. Where the output is not a terminal it prints a plain line
-    (``[progress] step 5000/50000 (10%) | 812 steps/s | ETA 0:00:55 | return=21.5``) each time
-    another 10% is done and at least every ``interval_s`` seconds, so CI logs show progress.
-
-    Args:
-      total_steps: steps at 100%.
-      initial_step: the step training starts (or resumes) at; rates count from here.
-      disable: ``True`` prints nothing; ``False`` forces the tqdm bar even off a terminal;
-        ``None`` (default) picks the bar on a terminal and plain lines elsewhere.
-      file: output stream, ``sys.stderr`` by default.
-      interval_s: longest silence between plain lines.
-      desc: optional label in front of the bar or line.
-    """
-
-    def __init__(
-        self,
-        total_steps: int,
-        initial_step: int = 0,
-        disable: bool | None = None,
-        *,
-        file: TextIO | None = None,
-        interval_s: float = 60.0,
-        desc: str | None = None,
-    ):
-        self.total_steps = int(total_steps)
-        self.file = file if file is not None else sys.stderr
-        if disable is None:
-            isatty = getattr(self.file, "isatty", None)
-            self.mode = "bar" if (isatty is not None and isatty()) else "lines"
-        else:
-            self.mode = "off" if disable else "bar"
-        self.interval_s = float(interval_s)
-        self.desc = desc
-        self.step = self._start_step = int(initial_step)
-        self._start_time = self._last_print = time.monotonic()
-        self._next_decile = math.floor(10 * self.step / max(self.total_steps, 1)) + 1
-        self._postfix: dict[str, str] = {}
-        self._printed_step: int | None = None
-        self._bar = None
-        if self.mode == "bar":
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(
-                total=self.total_steps,
-                initial=self.step,
-                unit="step",
-                unit_scale=True,
-                dynamic_ncols=True,
-                smoothing=0.1,
-                file=self.file,
-                desc=desc,
-                disable=False,
-            )
-
-    def update(self, step: int, **postfix: Any) -> None:
-        """Moves to ``step`` (an absolute count); shows ``postfix`` values (e.g. ``ret=21.5``)."""
-        step = int(step)
-        if postfix:
-            self._postfix = _format_postfix(postfix)
-        delta, self.step = step - self.step, step
-        if self._bar is not None:
-            if self._postfix:
-                self._bar.set_postfix(self._postfix, refresh=False)
-            self._bar.update(delta)
-        elif self.mode == "lines":
-            now = time.monotonic()
-            decile = 10 * step / max(self.total_steps, 1)
-            if decile >= self._next_decile or now - self._last_print >= self.interval_s:
-                self._print_line(now)
-                self._next_decile = math.floor(decile) + 1
-
-    def _print_line(self, now: float) -> None:
-        elapsed = max(now - self._start_time, 1e-9)
-        rate = (self.step - self._start_step) / elapsed
-        eta = (self.total_steps - self.step) / rate if rate > 0 else math.inf
-        percent = 100.0 * self.step / max(self.total_steps, 1)
-        parts = [
-            f"{self.desc + ' ' if self.desc else ''}step {self.step}/{self.total_steps} "
-            f"({percent:.0f}%)",
-            f"{rate:.1f} steps/s",
-            f"ETA {_format_duration(max(eta, 0.0))}",
-        ]
-        if self._postfix:
-            parts.append(" ".join(f"{k}={v}" for k, v in self._postfix.items()))
-        print("[progress] " + " | ".join(parts), file=self.file, flush=True)
-        self._last_print = now
-        self._printed_step = self.step
-
-    def close(self) -> None:
-        """Closes the bar, or prints the final line if the last step was not printed yet."""
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-        elif self.mode == "lines" and self._printed_step != self.step:
-            self._print_line(time.monotonic())
-        self.mode = "off"
-
-    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, *exc_info) -> None:
