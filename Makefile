@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.softrl_tf-installed
-RUN    ?= runs/quickstart
+RUN    ?= runs/latest
 
 .PHONY: setup train test test-slow test-notebooks experiments lint bench clean
 

@@ -29,7 +29,9 @@ Conventions shared by every network here:
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import tensorflow as tf
@@ -50,7 +52,9 @@ __all__ = [
     "uniform_log_prior",
 ]
 
-TORSOS = ("auto", "nature_cnn", "mlp")
+Torso = Literal["auto", "mlp", "nature_cnn"]
+"""The torsos: ``auto`` (Nature CNN for images, MLP otherwise), ``mlp``, ``nature_cnn``."""
+TORSOS = typing.get_args(Torso)
 
 # Smallest square image the Nature CNN accepts: 36 -> 8 (8x8 s4) -> 3 (4x4 s2) -> 1 (3x3 s1).
 _NATURE_CNN_MIN_SIZE = 36

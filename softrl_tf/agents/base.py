@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal, NamedTuple
 
+from softrl_tf import networks
 from softrl_tf.config import NONNEGATIVE, POSITIVE, check, setting
 
 import tensorflow as tf
@@ -25,7 +26,6 @@ from tf_agents.trajectories import time_step as ts
 
 LossInfo = tf_agent.LossInfo
 
-Torso = Literal["auto", "mlp", "nature_cnn"]
 Optimizer = Literal["rmsprop", "adam"]
 LrSchedule = Literal["constant", "linear"]
 
@@ -40,7 +40,9 @@ _RHO = (lambda v: 0 <= v < 1, "a number in [0, 1)")
 class AgentConfig:
     """Network and optimiser settings that every agent uses."""
 
-    torso: Torso = setting("auto", "Network torso (auto: Nature CNN for images, MLP otherwise).")
+    torso: networks.Torso = setting(
+        "auto", "Network torso (auto: Nature CNN for images, MLP otherwise)."
+    )
     hidden_sizes: tuple[int, ...] = setting((64, 64), "MLP torso layer sizes.", _LAYER_SIZES)
     activation: str = setting("tanh", "MLP activation (a tf.keras activation name).")
     optimizer: Optimizer = setting("rmsprop", "Optimiser.")

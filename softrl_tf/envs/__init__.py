@@ -12,9 +12,11 @@ import difflib
 import functools
 import logging
 import operator
+import typing
 from collections.abc import Callable
 from typing import Any
 
+from softrl_tf.config import Backend
 from softrl_tf.envs import atari
 from softrl_tf.envs.atari import AtariOptions, AtariVectorPyEnvironment
 from softrl_tf.envs.gymnasium_env import (
@@ -37,7 +39,7 @@ MINATAR_EXTRA_FIX = 'pip install "softrl_tf[minatar]"'
 CONSTRUCTOR_PREFIX = "callable:"
 """How :func:`describe_env` marks an environment constructor, which a description cannot rebuild."""
 
-BACKENDS = ("auto", "sync", "async", "parallel", "ale")
+BACKENDS = typing.get_args(Backend)  # the one list: softrl_tf.config.Backend
 """Backends of :func:`make_env`:
 
 * ``sync``: gymnasium ``SyncVectorEnv``, all environments in this process. For cheap environments.
