@@ -78,16 +78,30 @@ def locate(cwd: str | os.PathLike | None = None, environ: Mapping[str, str] | No
     return Paths(repo=repo, results=results, quick=quick, quick_dir=quick_dir)
 
 
+class _ErrorsOnly(logging.Filter):
+    """Passes only records of level ERROR and above.
+
+    A filter, not just the logger's level: when TensorFlow first loads in an interactive shell (a
+    notebook kernel), ``tf.get_logger()`` sets the ``tensorflow`` logger's level back to INFO.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
 def setup(cwd: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Paths:
-    """A notebook's set-up: quiet TensorFlow logs, matplotlib's figure size, and :func:`locate`;
-    prints which mode the notebook runs in.
+    """A notebook's set-up: quiet TensorFlow logs (C++ and Python, below errors),
+    matplotlib's figure size, and :func:`locate`; prints which mode the notebook runs in.
 
     Call it before anything imports TensorFlow: ``TF_CPP_MIN_LOG_LEVEL`` is read when it loads.
     """
     import matplotlib.pyplot as plt
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # fewer C++ log lines from TensorFlow
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. tf.function retracing warnings
+    logger = logging.getLogger("tensorflow")  # e.g. tf.function retracing warnings
+    logger.setLevel(logging.ERROR)
+    if not any(isinstance(f, _ErrorsOnly) for f in logger.filters):
+        logger.addFilter(_ErrorsOnly())
     plt.rcParams["figure.dpi"] = FIGURE_DPI
     paths = locate(cwd, environ)
     print("quick mode" if paths.quick else "reading the committed results under results/")
@@ -101,16 +115,15 @@ def _markdown(text: str) -> None:
     display(Markdown(text))
 
 
-def show_summary(name: str, paths: Paths) -> Path:
-    """Shows numeric experiment ``name``'s summary: computed afresh in quick mode, else the
-    committed ``summary.md``. Returns the experiment's directory (under :attr:`Paths.out`)."""
+def show_summary(name: str, paths: Paths) -> None:
+    """Shows numeric experiment ``name``'s summary: computed afresh (into ``quick_dir``) in quick
+    mode, else the committed ``summary.md``; its files then lie in ``paths.out / name``."""
     from softrl_tf import experiments
 
     if paths.quick:
         _markdown(experiments.run(name, str(paths.quick_dir), quick=True, log=None))
     else:
         _markdown((paths.results / name / "summary.md").read_text(encoding="utf-8"))
-    return paths.out / name
 
 
 def _curves(experiment, results_dir: Path, title: str, quick: bool = False) -> None:

@@ -69,6 +69,7 @@ def plt(monkeypatch):
     monkeypatch.setitem(pyplot.rcParams, "figure.dpi", pyplot.rcParams["figure.dpi"])
     logger = logging.getLogger("tensorflow")
     monkeypatch.setattr(logger, "level", logger.level)
+    monkeypatch.setattr(logger, "filters", list(logger.filters))
     return pyplot
 
 
@@ -93,3 +94,16 @@ def test_setup_keeps_a_log_level_the_user_set(checkout, monkeypatch, capsys, plt
     assert not paths.quick
     assert capsys.readouterr().out == "reading the committed results under results/\n"
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+
+def test_tensorflow_warnings_stay_quiet_when_tensorflow_resets_its_logger_level(
+    checkout, monkeypatch, capsys, plt
+):
+    notebook.setup(checkout / "notebooks", environ={})
+    notebook.setup(checkout / "notebooks", environ={})  # a re-run cell adds no second filter
+    logger = logging.getLogger("tensorflow")
+    assert sum(isinstance(f, notebook._ErrorsOnly) for f in logger.filters) == 1
+    logger.setLevel(logging.INFO)  # what tf.get_logger() does in a notebook kernel
+    make = logger.makeRecord
+    assert not logger.filter(make("tensorflow", logging.WARNING, "f.py", 1, "retracing", (), None))
+    assert logger.filter(make("tensorflow", logging.ERROR, "f.py", 1, "failed", (), None))
