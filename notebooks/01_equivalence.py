@@ -64,36 +64,17 @@ elif "google.colab" in sys.modules:
     colab.setup(SOFTRL_INSTALL)
 
 # %%
-import logging
-import os
-import tempfile
-from pathlib import Path
-
-import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf import notebook  # imports no TensorFlow: setup() quiets its logs first
 
 import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # fewer C++ log lines from TensorFlow
-logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. tf.function retracing warnings
-plt.rcParams["figure.dpi"] = 80  # modest PNG outputs
-# The committed results of a checkout; without them (e.g. on Colab) the notebook runs quick mode.
-REPO = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "setup.py").is_file()), None)
-RESULTS = REPO / "results" if REPO is not None and (REPO / "results").is_dir() else None
-QUICK = os.environ.get("SOFTRL_QUICK") == "1" or RESULTS is None
-QUICK_DIR = tempfile.mkdtemp(prefix="softrl-quick-") if QUICK else None  # never results/
-print("quick mode" if QUICK else "reading the committed results under results/")
+paths = notebook.setup()  # quick mode with SOFTRL_QUICK=1 or without results/
 
 # %%
-from softrl_tf import experiments
 from softrl_tf.experiments import equivalence, figures
 
-out = Path(QUICK_DIR) if QUICK else RESULTS
-if QUICK:
-    display(Markdown(experiments.run("equivalence", QUICK_DIR, quick=True, log=None)))
-else:
-    display(Markdown((RESULTS / "equivalence" / "summary.md").read_text(encoding="utf-8")))
-rows = equivalence.read_rows(str(out / "equivalence" / "batches.csv"))
+notebook.show_summary("equivalence", paths)  # quick: computed afresh
+rows = equivalence.read_rows(str(paths.out / "equivalence" / "batches.csv"))
 figures.equivalence_figure(rows)
 plt.show()
 
@@ -105,5 +86,4 @@ plt.show()
 # on a log axis would reach below zero. The dotted line is the $1/\sqrt{k}$ slope.
 
 # %%
-if RESULTS is not None:  # what the committed results show, from results/equivalence/findings.md
-    display(Markdown((RESULTS / "equivalence" / "findings.md").read_text(encoding="utf-8")))
+notebook.show_findings("equivalence", paths)  # results/equivalence/findings.md

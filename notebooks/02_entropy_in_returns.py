@@ -64,58 +64,22 @@ elif "google.colab" in sys.modules:
     colab.setup(SOFTRL_INSTALL)
 
 # %%
-import logging
-import os
-import tempfile
-from pathlib import Path
+from softrl_tf import notebook  # imports no TensorFlow: setup() quiets its logs first
 
-import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
-
-import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # fewer C++ log lines from TensorFlow
-logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. tf.function retracing warnings
-plt.rcParams["figure.dpi"] = 80  # modest PNG outputs
-# The committed results of a checkout; without them (e.g. on Colab) the notebook runs quick mode.
-REPO = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "setup.py").is_file()), None)
-RESULTS = REPO / "results" if REPO is not None and (REPO / "results").is_dir() else None
-QUICK = os.environ.get("SOFTRL_QUICK") == "1" or RESULTS is None
-QUICK_DIR = tempfile.mkdtemp(prefix="softrl-quick-") if QUICK else None  # never results/
-print("quick mode" if QUICK else "reading the committed results under results/")
-
-# %%
-from softrl_tf import experiments
-from softrl_tf.experiments import figures
+paths = notebook.setup()  # quick mode with SOFTRL_QUICK=1 or without results/
+NAME = "entropy_returns"
 
 # %% [markdown]
 # ## A quick re-run (`SOFTRL_QUICK=1`)
 
 # %%
-NAME = "entropy_returns"
-experiment = experiments.get_experiment(NAME)
-variants = [variant.name for variant in experiment.variants]
-if QUICK:
-    # A tiny version end to end (two seeds, a few thousand steps) in a temporary directory.
-    text = experiments.run(NAME, QUICK_DIR, workers=0, quick=True, figure=False, log=None)
-    display(Markdown(text))
-    runs = experiments.load_runs(experiment, QUICK_DIR, quick=True)
-    figures.learning_curves(runs, title=f"{experiment.title} (quick run)", variants=variants)
-    plt.show()
-else:
-    print("SOFTRL_QUICK=1 re-runs a tiny version here. The full runs:")
-    print(f"  python scripts/experiment.py run {NAME} --workers=2")
+notebook.show_quick_run(NAME, paths)
 
 # %% [markdown]
 # ## The committed results
 
 # %%
-if RESULTS is not None:
-    rows, table = experiments.summarize(experiment, str(RESULTS), write=False)
-    display(Markdown(table))
-    runs = experiments.load_runs(experiment, str(RESULTS))
-    figures.learning_curves(runs, title=experiment.title, variants=variants)
-    plt.show()
+notebook.show_committed(NAME, paths)
 
 # %% [markdown]
 # Each panel is one environment; each curve, one variant (its own colour and line style): the mean
@@ -126,5 +90,4 @@ if RESULTS is not None:
 # coincide: the line styles show where.
 
 # %%
-if RESULTS is not None:  # what the committed results show, from results/<experiment>/findings.md
-    display(Markdown((RESULTS / NAME / "findings.md").read_text(encoding="utf-8")))
+notebook.show_findings(NAME, paths)  # results/<experiment>/findings.md

@@ -59,33 +59,14 @@ elif "google.colab" in sys.modules:
     colab.setup(SOFTRL_INSTALL)
 
 # %%
-import logging
-import os
-import tempfile
-from pathlib import Path
-
-import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf import notebook  # imports no TensorFlow: setup() quiets its logs first
 
 import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # fewer C++ log lines from TensorFlow
-logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. tf.function retracing warnings
-plt.rcParams["figure.dpi"] = 80  # modest PNG outputs
-# The committed results of a checkout; without them (e.g. on Colab) the notebook runs quick mode.
-REPO = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "setup.py").is_file()), None)
-RESULTS = REPO / "results" if REPO is not None and (REPO / "results").is_dir() else None
-QUICK = os.environ.get("SOFTRL_QUICK") == "1" or RESULTS is None
-QUICK_DIR = tempfile.mkdtemp(prefix="softrl-quick-") if QUICK else None  # never results/
-print("quick mode" if QUICK else "reading the committed results under results/")
+paths = notebook.setup()  # quick mode with SOFTRL_QUICK=1 or without results/
 
 # %%
-from softrl_tf import experiments
-
-if QUICK:
-    display(Markdown(experiments.run("npg", QUICK_DIR, quick=True, log=None)))
-else:
-    display(Markdown((RESULTS / "npg" / "summary.md").read_text(encoding="utf-8")))
+notebook.show_summary("npg", paths)  # quick: computed afresh
 
 # %%
 # The identity over step sizes and temperatures (seed 0): V frozen vs V fitted in the regression.
@@ -130,5 +111,4 @@ plt.show()
 # second, so quick mode computes the same thing.
 
 # %%
-if RESULTS is not None:  # what the committed results show, from results/npg/findings.md
-    display(Markdown((RESULTS / "npg" / "findings.md").read_text(encoding="utf-8")))
+notebook.show_findings("npg", paths)  # results/npg/findings.md

@@ -50,28 +50,18 @@ elif "google.colab" in sys.modules:
     colab.setup(SOFTRL_INSTALL)
 
 # %%
-import logging
-import os
-import tempfile
-from pathlib import Path
-
-import softrl_tf  # first: sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf import notebook  # imports no TensorFlow: setup() quiets its logs first
 
 import matplotlib.pyplot as plt
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # fewer C++ log lines from TensorFlow
-logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. tf.function retracing warnings
-plt.rcParams["figure.dpi"] = 80  # modest PNG outputs
-# The committed results of a checkout; without them (e.g. on Colab) the notebook runs quick mode.
-REPO = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "setup.py").is_file()), None)
-RESULTS = REPO / "results" if REPO is not None and (REPO / "results").is_dir() else None
-QUICK = os.environ.get("SOFTRL_QUICK") == "1" or RESULTS is None
-QUICK_DIR = tempfile.mkdtemp(prefix="softrl-quick-") if QUICK else None  # never results/
-print("quick mode" if QUICK else "reading the committed results under results/")
+paths = notebook.setup()  # quick mode with SOFTRL_QUICK=1 or without results/
 
 # %%
+import os
+import tempfile
 import warnings
 
+import softrl_tf
 from softrl_tf.results import figures, read_metrics
 
 import tensorflow as tf
@@ -83,7 +73,7 @@ absl_logging.set_verbosity("error")
 warnings.filterwarnings("ignore", message="Encoding a StructuredValue")
 
 run_dir = tempfile.mkdtemp(prefix="softrl-export-")
-budget = 5_000 if QUICK else 60_000
+budget = 5_000 if paths.quick else 60_000
 # total_steps sizes the learning-rate schedule (linear to 0) to the budget fit is given.
 agent = softrl_tf.SoftQ(
     "CartPole-v1", seed=0, root_dir=run_dir, total_steps=budget, log_every_steps=1_000
@@ -120,7 +110,7 @@ print({k: v.shape for k, v in serve.structured_outputs.items()})
 
 env = gym.make("CartPole-v1")
 episode_returns = []
-for episode in range(3 if QUICK else 10):
+for episode in range(3 if paths.quick else 10):
     observation, _ = env.reset(seed=1000 + episode)
     total, done = 0.0, False
     while not done:

@@ -25,6 +25,7 @@ TF_FREE = frozenset(
         "softrl_tf.config",
         "softrl_tf.results",
         "softrl_tf.evaluate",
+        "softrl_tf.notebook",
     }
 )
 """Modules (and packages, with everything below them) that import without TensorFlow."""

@@ -89,14 +89,19 @@ class SummaryRow:
 
 
 def load_runs(experiment: TrainingExperiment, results_dir: str, quick: bool = False):
-    """A :class:`RunCurve` for every run of ``experiment`` that has a ``metrics.csv``."""
+    """A :class:`RunCurve` for every run of ``experiment`` that has a ``metrics.csv`` (an empty
+    curve while no episode has ended)."""
     runs = []
     for spec in experiment.runs(quick=quick):
         directory = run_dir(results_dir, spec)
         path = os.path.join(directory, METRICS_CSV)
         if not os.path.isfile(path):
             continue
-        steps, values = read_metrics(path).curve(RETURN_METRIC)
+        table = read_metrics(path)
+        if RETURN_METRIC in table.columns:
+            steps, values = table.curve(RETURN_METRIC)
+        else:  # no episode has ended yet (e.g. a short Atari run): the column starts with one
+            steps = values = np.empty(0)
         record = {}
         if os.path.isfile(os.path.join(directory, RUN_JSON)):
             with open(os.path.join(directory, RUN_JSON), encoding="utf-8") as f:

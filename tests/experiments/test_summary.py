@@ -97,3 +97,19 @@ def test_summarize_without_runs_gives_an_empty_table(tmp_path):
     assert rows == []
     assert "| environment | variant |" in text
     assert not (tmp_path / "synthetic").exists()
+
+
+def test_a_run_before_its_first_episode_end_has_an_empty_curve(tmp_path):
+    # A metrics.csv gets its return column with the first finished episode (e.g. Pong, short runs).
+    for spec in EXPERIMENT.runs():
+        directory = tmp_path / spec.experiment / spec.name
+        directory.mkdir(parents=True)
+        _write_metrics(str(directory), [(0, None), (1000, None)])
+        (directory / "run.json").write_text(json.dumps({"status": "finished", "wall_s": 1.0}))
+    runs = summary.load_runs(EXPERIMENT, str(tmp_path))
+    assert len(runs) == len(EXPERIMENT.runs())
+    assert all(len(run.steps) == len(run.values) == 0 for run in runs)
+    assert all(math.isnan(run.final) and math.isnan(run.auc) for run in runs)
+    rows, text = summary.summarize(EXPERIMENT, str(tmp_path), write=False)
+    assert [row.variant for row in rows] == ["a", "b"]
+    assert "| CartPole-v1 | a | 3 | 3,000 |" in text

@@ -15,10 +15,11 @@ def _python(code: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_results_and_the_cli_modules_do_not_import_tensorflow():
+def test_results_the_cli_modules_and_the_notebook_helpers_do_not_import_tensorflow():
     result = _python(
         "import sys\n"
         "import softrl_tf, softrl_tf.results, softrl_tf.results.plot, softrl_tf.evaluate\n"
+        "import softrl_tf.notebook\n"
         "print(sorted(m for m in ('tensorflow', 'tf_agents', 'tf_keras', 'matplotlib') "
         "if m in sys.modules))\n"
     )
