@@ -1,7 +1,8 @@
-"""scripts/install_stack.sh refuses a TensorFlow outside TF_SUPPORTED before it installs anything.
+"""scripts/install_stack.sh: which TensorFlow it installs, and its refusals of a TensorFlow
+outside TF_SUPPORTED, before it installs anything.
 
-A stand-in interpreter reports the installed TensorFlow version and records any other call, so
-the refusals are checked without pip or TensorFlow.
+A stand-in interpreter reports the installed TensorFlow version and records any other call (the
+pip commands), so the script is checked without pip or TensorFlow.
 """
 
 import os
@@ -61,3 +62,13 @@ def test_the_installed_tensorflow_is_never_replaced_by_the_requested_one(tmp_pat
     result = _run(tmp_path, installed, wanted=SUPPORTED[0])
     assert result.returncode == 1 and result.installs == ""
     assert f"{installed} is installed and is never replaced" in result.stderr
+
+
+@pytest.mark.parametrize("wanted", [None, *SUPPORTED])
+def test_with_no_tensorflow_the_requested_or_newest_cpu_build_is_installed(tmp_path, wanted):
+    result = _run(tmp_path, "", wanted=wanted)
+    minor = wanted or SUPPORTED[-1]
+    assert result.returncode == 0, result.stderr
+    first, keras = result.installs.splitlines()[:2]
+    assert first.endswith(f"install -q tensorflow-cpu~={minor}.0")
+    assert f"--no-deps tf_keras~={minor}.0 tf-agents==0.19.0 gym==0.23.1" in keras
