@@ -4,8 +4,8 @@ TF-Agents 0.19 pins typing-extensions 4.5, tensorflow-probability 0.23, pygame a
 which break a current TensorFlow stack, and tf_keras pins the full ``tensorflow`` distribution,
 which would replace a ``tensorflow-cpu`` install. So those three packages (tf-agents, tf_keras,
 gym) are not in ``install_requires``: ``scripts/install_stack.sh`` installs them with
-``--no-deps`` next to an existing TensorFlow 2.21, and ``softrl_tf/_stack.py`` says exactly what
-to run when they are missing.
+``--no-deps`` next to an existing TensorFlow of its ``TF_SUPPORTED`` versions, and
+``softrl_tf/_stack.py`` says exactly what to run when they are missing.
 """
 
 from setuptools import find_packages, setup
@@ -45,10 +45,12 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["softrl_tf", "softrl_tf.*"]),
     install_requires=[
-        # TensorFlow itself (tensorflow or tensorflow-cpu 2.21) is installed by install_stack.sh,
-        # which never replaces one that is already there.
+        # TensorFlow itself (tensorflow or tensorflow-cpu, a version of TF_SUPPORTED) is installed
+        # by install_stack.sh, which never replaces one that is already there.
         "tensorflow-probability>=0.25,<0.26",
-        "tensorboard>=2.21",
+        # Not above TensorFlow's own pin (tensorboard~=<its minor>.0): tensorboard 2.21 needs
+        # protobuf >= 6, which TensorFlow 2.19 does not support.
+        "tensorboard>=2.19",
         "gymnasium>=1.0,<2",
         # numpy 2.4 breaks tf-agents 0.19's CategoricalProjectionNetwork.
         "numpy>=1.26,<2.4",

@@ -33,8 +33,8 @@ TF_FREE = frozenset(
 STACK_FIX = (
     "softrl_tf could not import {name} ({error}). Install the stack with "
     "`bash scripts/install_stack.sh <python>` from the softrl_tf repository, or by hand: "
-    "`pip install --no-deps tf_keras~=2.21.0 tf-agents==0.19.0 gym==0.23.1` next to "
-    "TensorFlow 2.21 (see the README, section Install)."
+    "`pip install --no-deps tf_keras~=<TensorFlow's major.minor>.0 tf-agents==0.19.0 "
+    "gym==0.23.1` next to a supported TensorFlow (see the README, section Install)."
 )
 
 

@@ -197,6 +197,7 @@ def test_dockerignore_keeps_sources_and_drops_local_state():
     ]
     for path in [
         ".venv/bin/python",
+        ".venv-tf-oldest/bin/python",
         "runs/latest/metrics.csv",
         ".git/HEAD",
         ".pytest_cache/v/cache",
