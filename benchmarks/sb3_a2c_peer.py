@@ -11,6 +11,7 @@ the first ``--warmup`` steps.
 """
 
 import argparse
+import functools
 import json
 import time
 
@@ -18,6 +19,19 @@ from stable_baselines3 import A2C
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_atari_env, make_vec_env
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecFrameStack
+
+
+def make_atari(env_id, **kwargs):
+    """``gymnasium.make`` of an Atari id, with ale-py's environments registered first.
+
+    SubprocVecEnv builds each environment in a fresh worker process (forkserver), where a
+    registration made in the main process does not exist: each worker registers them itself.
+    """
+    import ale_py
+    import gymnasium
+
+    gymnasium.register_envs(ale_py)
+    return gymnasium.make(env_id, **kwargs)
 
 
 class Clock(BaseCallback):
@@ -41,11 +55,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=4_000)
     args = parser.parse_args()
     if "NoFrameskip" in args.env or args.env.startswith("ALE/"):
-        import ale_py
-        import gymnasium
-
-        gymnasium.register_envs(ale_py)
-        env = make_atari_env(args.env, n_envs=args.num_envs, vec_env_cls=SubprocVecEnv, seed=0)
+        # A callable, not the id: make_atari_env would call gymnasium.make(id) in the workers.
+        make = functools.partial(make_atari, args.env)
+        env = make_atari_env(make, n_envs=args.num_envs, vec_env_cls=SubprocVecEnv, seed=0)
         env = VecFrameStack(env, n_stack=4)
         model = A2C("CnnPolicy", env, seed=0, device="cpu")
     else:

@@ -12,19 +12,22 @@ until ``learning_starts``.
   in one ``tf.function`` call (the environment is stepped through ``TFPyEnvironment``, so no Python
   runs per step besides the environment itself). Every update's segment is collected by the
   weights that update changes.
-* :class:`OffPolicyIteration` (soft_dqn, dqn): one batch step into a TF-Agents
-  ``TFUniformReplayBuffer`` and ``num_envs / env_steps_per_update`` updates on minibatches sampled
-  in the same graph; collection only until ``learning_starts``.
+* :class:`OffPolicyIteration` (soft_dqn, dqn): one batch step into replay and
+  ``num_envs / env_steps_per_update`` updates on minibatches sampled in the same graph;
+  collection only until ``learning_starts``. The replay comes from
+  :func:`softrl_tf.replay.make_replay_buffer`: each frame stored once for uint8 frame stacks
+  (Atari), TF-Agents' ``TFUniformReplayBuffer`` otherwise, its memory estimated before it is
+  allocated.
 """
 
 from __future__ import annotations
 
 import math
 
+from softrl_tf.replay import make_replay_buffer
 from softrl_tf.training.collect import collect_segment
 
 import tensorflow as tf
-from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.trajectories import trajectory
 
 
@@ -122,8 +125,9 @@ class OffPolicyIteration(tf.Module):
         batch = tf_env.batch_size
         self._num_steps = agent.train_sequence_length
         self._max_length = max(replay.replay_capacity // batch, self._num_steps + 1)
-        self.replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-            agent.collect_data_spec, batch_size=batch, max_length=self._max_length
+        # Refuses, before allocating, a buffer that would not fit in memory.
+        self.replay_buffer = make_replay_buffer(
+            agent.collect_data_spec, batch, self._max_length, replay.replay_capacity
         )
         self._batch_size = replay.batch_size
         self._learning_starts = replay.learning_starts
