@@ -42,10 +42,12 @@ def frame_stack_depth(observation_spec) -> int | None:
     """The stack depth ``K`` of uint8 ``[H, W, K]`` frame stacks (``K >= 2``), else None.
 
     Such observations are stored frame by frame (:class:`~softrl_tf.replay.FrameReplayBuffer`).
+    ``K = 3`` is taken for an RGB image, not a stack of three frames, and stored whole: an image's
+    channels do not shift from one step to the next the way a stack's frames do.
     """
     shape = tuple(observation_spec.shape)
     dtype = getattr(observation_spec.dtype, "as_numpy_dtype", observation_spec.dtype)
-    if np.dtype(dtype) == np.uint8 and len(shape) == 3 and shape[-1] >= 2:
+    if np.dtype(dtype) == np.uint8 and len(shape) == 3 and shape[-1] >= 2 and shape[-1] != 3:
         return int(shape[-1])
     return None
 
