@@ -285,6 +285,7 @@ class Trainer:
             self.iteration = OffPolicyIteration(self.agent, self.tf_env, self.run.replay)
         self.model = AgentModel(self.agent, self.iteration, cfg.steps_per_execution)
         self.state = RunState()
+        self._envs_started = False
         self.checkpointer = None
         if cfg.root_dir is not None:
             self.checkpointer = Checkpointer(
@@ -352,7 +353,10 @@ class Trainer:
                 cfg.root_dir, resume_from_step=state.env_steps if self.resumed else None
             )
             self.resumed = True  # a later fit continues the same metrics.csv
-        self.tf_env.reset()
+        if not self._envs_started:
+            # The first fit starts the episodes; a later one continues them where they stopped.
+            self.tf_env.reset()
+            self._envs_started = True
         try:
             with StopSignals(handle_signals) as stop, quiet_stack():
                 run_callback = RunCallback(
