@@ -27,8 +27,8 @@ import warnings
 from softrl_tf.agents import AGENTS
 from softrl_tf.config import ConfigError, RunConfig, choices, flag
 from softrl_tf.presets import PRESETS, agents_using, resolve, section_classes
+from softrl_tf.training.faults import RunFault
 from softrl_tf.training.loop import (
-    NonFiniteLossError,
     TrainingInterrupted,
     checkpoint_dir,
     train,
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as interrupted:
         print(f"train.py: {interrupted}", file=sys.stderr)
         return 128 + int(interrupted.signal_number)
-    except NonFiniteLossError as error:
+    except RunFault as error:  # a non-finite loss, a damaged checkpoint, a full disk
         print(f"train.py: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except (EOFError, BrokenPipeError, ConnectionError) as error:
