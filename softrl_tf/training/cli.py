@@ -34,12 +34,37 @@ from softrl_tf.training.loop import (
     train,
 )
 
+import tf_keras
 from absl import logging as absl_logging
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
 DEFAULT_AGENT = "softq"
 DEFAULT_ROOT_DIR = "runs/latest"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are a ``ConfigError`` (one line, exit 2), not the usage
+    block followed by the error."""
+
+    def error(self, message):
+        raise ConfigError(f"{message}; see train.py --help.")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer such as 1000, got {text!r}"
+        ) from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.01, got {text!r}") from None
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -64,7 +89,7 @@ def _parser_of(config_class: type, name: str):
     annotation = typing.get_type_hints(config_class)[name]
     if choices(config_class, name) is not None:
         return str
-    parsers = {int: int, float: float, str: str, tuple[int, ...]: _int_tuple}
+    parsers = {int: _int, float: _float, str: str, tuple[int, ...]: _int_tuple}
     if annotation in parsers:
         return parsers[annotation]
     if annotation == (float | None):
@@ -109,7 +134,7 @@ def build_parser(agent: str = DEFAULT_AGENT, preset: str | None = None) -> argpa
     """The full parser for ``agent``: training flags, then that agent's settings, each showing
     the value a run with ``preset`` uses."""
     run = resolve(agent, preset)
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="train.py",
         description=(
             "Train a softrl_tf agent: collect, train, log (TensorBoard and metrics.csv), "
@@ -165,7 +190,7 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
       ConfigError: unknown agent or preset, a flag the agent does not use, ``--resume`` with
         ``--overwrite``, a value out of range.
     """
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = _Parser(add_help=False)
     pre.add_argument("--agent", default=DEFAULT_AGENT)
     pre.add_argument("--preset", default=None)
     known, _ = pre.parse_known_args(argv)
@@ -218,6 +243,44 @@ def _quiet_logging() -> None:
     warnings.filterwarnings("ignore", message="Encoding a StructuredValue with type tfp")
 
 
+class _HeldLogs(logging.Handler):
+    """softrl_tf's log records of the start-up, held back until training begins.
+
+    A run refused during start-up (an environment without discrete actions, a resume that does
+    not fit its checkpoint) then prints its one sentence alone; a run that starts shows them
+    (the backend chosen, the checkpoint resumed from) when its first iteration begins.
+    """
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self._logger = logging.getLogger("softrl_tf")
+        self._records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self._records.append(record)
+
+    def __enter__(self):
+        self._logger.addHandler(self)
+        self._logger.propagate = False
+        return self
+
+    def show(self, logs=None) -> None:
+        """Stops holding, then logs the held records as they would have been."""
+        del logs
+        if self not in self._logger.handlers:
+            return
+        self._logger.removeHandler(self)
+        self._logger.propagate = True
+        for record in self._records:
+            logging.getLogger(record.name).handle(record)
+        self._records.clear()
+
+    def __exit__(self, *exc_info):
+        self._records.clear()
+        self._logger.removeHandler(self)
+        self._logger.propagate = True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -225,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run, args = parse_configs(argv)
         config = run.train
-        result = train(run, resume=args.resume, overwrite=args.overwrite)
+        with _HeldLogs() as held:
+            begin = tf_keras.callbacks.LambdaCallback(on_train_begin=held.show)
+            result = train(run, resume=args.resume, overwrite=args.overwrite, callbacks=[begin])
+            held.show()
     except ConfigError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
