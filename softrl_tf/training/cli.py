@@ -20,7 +20,9 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import typing
 import warnings
 
@@ -281,9 +283,40 @@ class _HeldLogs(logging.Handler):
         self._logger.propagate = True
 
 
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM outside training (start-up, export), raised like SIGINT's ``KeyboardInterrupt``."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
+def _raise_signalled(signal_number, frame):
+    del frame
+    raise _Signalled(signal_number)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_signalled) if in_main_thread else None
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as error:  # SIGINT or SIGTERM outside training: at start-up, export
+        number = getattr(error, "signal_number", signal.SIGINT)
+        print(
+            f"train.py: {signal.Signals(number).name} received outside training: stopped; the "
+            "checkpoints written before are intact: continue with --resume.",
+            file=sys.stderr,
+        )
+        return 128 + int(number)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
     _quiet_logging()
     try:
         run, args = parse_configs(argv)

@@ -4,12 +4,19 @@ unwritable checkpoint directories, signals during start-up)."""
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf.training import cli
 
 import pytest
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN_SCRIPT = os.path.join(REPO, "scripts", "train.py")
 TINY = [
     "--total-steps=80",
     "--num-envs=2",
@@ -89,3 +96,67 @@ def test_damaged_checkpoint_exits_1_naming_the_file_and_the_kept_ones(
     assert f"the checkpoint file {damaged} is damaged ({reason}" in err
     assert "the earlier checkpoints were kept (ckpt-40)" in err
     assert _snapshot(run_copy) == before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_start_up_is_one_line_with_128_plus_its_number(
+    tmp_path, capsys, monkeypatch, sig
+):
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), sig)  # delivered in this thread before os.kill returns
+        time.sleep(5)
+        raise AssertionError("the signal did not stop start-up")
+
+    monkeypatch.setattr(cli, "train", signalled)
+    status = cli.main([f"--root-dir={tmp_path / 'run'}", *TINY])
+    err = _one_line(capsys)
+    assert status == 128 + sig
+    assert f"{signal.Signals(sig).name} received outside training: stopped" in err
+
+
+def test_a_second_signal_ends_the_run_at_once(tmp_path):
+    root = str(tmp_path / "run")
+    argv = [sys.executable, TRAIN_SCRIPT, f"--root-dir={root}", *TINY, "--total-steps=10000000"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(root, "metrics.csv")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert "SIGINT received" in last and "--resume" in last
+
+
+def test_a_second_signal_ends_the_process_while_the_main_thread_is_busy():
+    """The watcher thread reads the signals even while the main thread does not return to the
+    interpreter; the second one ends the process with one line and 128 + its number."""
+    code = textwrap.dedent(
+        """
+        import os, signal, time
+        from softrl_tf.training.signals import StopSignals
+
+        with StopSignals(True) as stop:
+            os.kill(os.getpid(), signal.SIGTERM)
+            while stop.received is None:
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+        """
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert time.monotonic() - started < 20
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "softrl_tf: SIGTERM received again: stopped at once; the checkpoints written before "
+        "are intact: continue with --resume."
+    )
