@@ -83,6 +83,10 @@ class CheckpointMismatchError(ConfigError):
         )
 
 
+class CheckpointWriteError(RunFault):
+    """A checkpoint could not be written (full disk, permissions); the previous one is intact."""
+
+
 class DamagedCheckpointError(RunFault):
     """A file of the checkpoint being restored is truncated or corrupt; nothing was changed."""
 
@@ -188,9 +192,32 @@ class Checkpointer:
         return self._manager.latest_checkpoint
 
     def save(self) -> str:
-        """Writes a checkpoint numbered by the environment step; returns its path prefix."""
+        """Writes a checkpoint numbered by the environment step; returns its path prefix.
+
+        Raises:
+          CheckpointWriteError: the disk is full or the directory is not writable; the temporary
+            files of the failed write are removed and the previous checkpoint stays the latest.
+        """
         self._state.store()
-        return self._manager.save(checkpoint_number=self._state.env_steps)
+        number = self._state.env_steps
+        try:
+            return self._manager.save(checkpoint_number=number)
+        except (
+            tf.errors.ResourceExhaustedError,
+            tf.errors.PermissionDeniedError,
+            OSError,
+        ) as error:
+            directory = self._manager.directory
+            for leftover in tf.io.gfile.glob(os.path.join(directory, f"ckpt-{number}_temp*")):
+                shutil.rmtree(leftover, ignore_errors=True)
+            reason = getattr(error, "message", None) or str(error)
+            kept = self._manager.latest_checkpoint
+            raise CheckpointWriteError(
+                f"writing the checkpoint of environment step {number} to {directory} failed "
+                f"({reason.strip().rstrip('.')}): free disk space or make {directory} writable, "
+                f"then continue with --resume; the previous checkpoint ({kept or 'none'}) is "
+                "intact."
+            ) from None
 
     def restore(self) -> str:
         """Restores the latest checkpoint into the agent and the run state; returns its path.

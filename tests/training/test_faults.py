@@ -13,7 +13,9 @@ import time
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf.training import cli
 
+import gymnasium
 import pytest
+import tensorflow as tf
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_SCRIPT = os.path.join(REPO, "scripts", "train.py")
@@ -160,3 +162,69 @@ def test_a_second_signal_ends_the_process_while_the_main_thread_is_busy():
         "softrl_tf: SIGTERM received again: stopped at once; the checkpoints written before "
         "are intact: continue with --resume."
     )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(28, "No space left on device"),
+        tf.errors.ResourceExhaustedError(None, None, "No space left on device"),
+        tf.errors.PermissionDeniedError(None, None, "Permission denied; Op:SaveV2"),
+    ],
+    ids=["OSError", "ResourceExhaustedError", "PermissionDeniedError"],
+)
+def test_a_failed_checkpoint_write_keeps_the_previous_one_and_resume_works(
+    tmp_path, capsys, monkeypatch, error
+):
+    """The second checkpoint's write fails after leaving its temporary directory behind."""
+    root = str(tmp_path / "run")
+    directory = os.path.join(root, "checkpoints")
+    real_save = tf.train.CheckpointManager.save
+
+    def failing_save(manager, checkpoint_number=None, **kwargs):
+        if checkpoint_number == 80:
+            os.makedirs(os.path.join(directory, "ckpt-80_temp"))
+            raise error
+        return real_save(manager, checkpoint_number=checkpoint_number, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", failing_save)
+    status = cli.main([f"--root-dir={root}", *TINY])
+    err = _one_line(capsys)
+    assert status == 1
+    assert f"writing the checkpoint of environment step 80 to {directory} failed" in err
+    assert "continue with --resume" in err
+    assert f"the previous checkpoint ({os.path.join(directory, 'ckpt-40')}) is intact" in err
+    assert not os.path.exists(os.path.join(directory, "ckpt-80_temp"))
+    assert tf.train.latest_checkpoint(directory).endswith("ckpt-40")
+    monkeypatch.undo()
+    assert cli.main(["--resume", f"--root-dir={root}", *TINY]) == 0
+    assert tf.train.latest_checkpoint(directory).endswith("ckpt-80")
+
+
+class DiesAfter(gymnasium.Wrapper):
+    """CartPole whose connection to its (pretended) worker process is lost after ``after``
+    steps: the error a dead ``--backend=parallel`` worker raises under a training step."""
+
+    def __init__(self, after):
+        super().__init__(gymnasium.make("CartPole-v1"))
+        self.after, self.count = after, 0
+
+    def step(self, action):
+        self.count += 1
+        if self.count > self.after:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return self.env.step(action)
+
+
+gymnasium.register("softrl_test/DiesAfter-v0", entry_point=DiesAfter, kwargs={"after": 50})
+
+
+def test_a_dead_environment_worker_is_one_sentence_naming_the_kept_checkpoint(tmp_path, capsys):
+    root = str(tmp_path / "run")
+    argv = [f"--root-dir={root}", *TINY, "--env=softrl_test/DiesAfter-v0", "--backend=sync"]
+    status = cli.main([*argv, "--total-steps=400"])
+    err = _one_line(capsys)
+    assert status == 1
+    kept = tf.train.latest_checkpoint(os.path.join(root, "checkpoints"))
+    assert "an environment worker process died (ConnectionResetError)" in err
+    assert f"the last checkpoint ({kept}) was kept: continue with --resume" in err
