@@ -8,9 +8,11 @@ default. Values resolve through :func:`softrl_tf.presets.resolve`: the defaults,
 (``--preset``), the saved ``config.json`` of the run (with ``--resume``), the flags given. A flag
 that the chosen agent does not use is refused, naming the agents that use it.
 
-Exit status: 0 done; 2 bad input (one sentence on stderr, no traceback); 1 a training failure
-(non-finite loss, a crashed environment worker); 130 / 143 stopped by SIGINT / SIGTERM after a
-checkpoint was written.
+Exit status: 0 done; 2 bad input, parse errors included (one sentence on stderr, no traceback,
+nothing written); 1 a fault (:class:`~softrl_tf.training.faults.RunFault`: non-finite loss, a
+damaged checkpoint, a failed checkpoint write, a dead environment worker), one sentence naming
+what was kept; 130 / 143 stopped by SIGINT / SIGTERM (after a checkpoint was written during
+training; at once on a second signal; with one line at start-up or export).
 """
 
 from __future__ import annotations

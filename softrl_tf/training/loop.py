@@ -500,6 +500,8 @@ def train(
     Raises:
       ConfigError: a value out of range, an unwritable root dir, ``resume`` without a checkpoint.
       NonFiniteLossError: a loss term became nan or inf (no checkpoint is written over the last).
+      RunFault: any other fault (a damaged checkpoint, a failed checkpoint write, a dead
+        environment worker), naming what was kept; ``NonFiniteLossError`` is one too.
       TrainingInterrupted: SIGINT or SIGTERM, after a checkpoint was written.
     """
     run = _run_config(config, agent_config, replay_config)

@@ -116,6 +116,7 @@ def test_a_signal_during_start_up_is_one_line_with_128_plus_its_number(
     assert f"{signal.Signals(sig).name} received outside training: stopped" in err
 
 
+@pytest.mark.slow
 def test_a_second_signal_ends_the_run_at_once(tmp_path):
     root = str(tmp_path / "run")
     argv = [sys.executable, TRAIN_SCRIPT, f"--root-dir={root}", *TINY, "--total-steps=10000000"]
