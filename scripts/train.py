@@ -10,7 +10,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
 
-from softrl_tf.training.cli import main
+try:
+    from softrl_tf.training.cli import main
+except KeyboardInterrupt:  # Ctrl-C while TensorFlow loads: nothing was written yet
+    sys.stderr.write("train.py: SIGINT received while starting: stopped; nothing was written.\n")
+    sys.exit(130)
 
 if __name__ == "__main__":
     sys.exit(main())

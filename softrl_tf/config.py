@@ -36,6 +36,7 @@ __all__ = [
     "choices",
     "field_types",
     "flag",
+    "int_in",
     "setting",
     "to_dict",
     "validate",
@@ -57,12 +58,22 @@ def _integer(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+INT_MAX = 2**53
+"""The largest integer any setting takes: counters reach ``metrics.csv`` as float64, exact up to
+2**53 (and checkpoints hold them as int64)."""
+
+
 # Reusable rules: (test, what the value must be).
 INT_POSITIVE: Rule = (lambda v: _integer(v) and v >= 1, "an integer >= 1")
 INT_NONNEGATIVE: Rule = (lambda v: _integer(v) and v >= 0, "an integer >= 0")
 POSITIVE: Rule = (lambda v: _finite(v) and v > 0, "a finite number > 0")
 NONNEGATIVE: Rule = (lambda v: _finite(v) and v >= 0, "a finite number >= 0")
 UNIT_INTERVAL: Rule = (lambda v: _finite(v) and 0 <= v <= 1, "a number in [0, 1]")
+
+
+def int_in(low: int, high: int, why: str) -> Rule:
+    """The rule of an integer in ``[low, high]``; ``why`` says what the upper bound protects."""
+    return (lambda v: _integer(v) and low <= v <= high, f"an integer in [{low}, {high:,}] ({why})")
 
 
 def setting(default, help: str, rule: Rule | None = None):  # noqa: A002 - reads best at call sites
@@ -119,6 +130,11 @@ def check(config_class: type, **values) -> None:
         rule = fields[name].metadata.get("rule")
         if rule is None:
             continue
+        if _integer(value) and abs(value) > INT_MAX:
+            raise ConfigError(
+                f"{where} must be at most 2**53 = {INT_MAX:,} (counters are exact in float64 up "
+                f"to there), got {value}."
+            )
         test, what = rule
         try:
             ok = bool(test(value))
@@ -162,7 +178,15 @@ class TrainConfig:
             "a gymnasium id or a callable returning an environment",
         ),
     )
-    num_envs: int = setting(8, "Parallel environments.", INT_POSITIVE)
+    num_envs: int = setting(
+        8,
+        "Parallel environments.",
+        int_in(
+            1,
+            4096,
+            "each environment is a live simulator, and every iteration holds a batch of that size",
+        ),
+    )
     backend: Backend = setting("auto", "Environment backend.")
     total_steps: int = setting(
         100_000, "Environment steps to train for (over all environments).", INT_POSITIVE

@@ -28,8 +28,12 @@ Two formats, for two kinds of users:
   dimension. A TensorFlow signature does not check shapes when it is called, so every signature
   asserts the shape itself and fails with an ``InvalidArgumentError`` whose message reads
   ``softrl_tf export: observation must have shape [batch, 4] (float32), got shape`` followed by
-  the shape given. ``softrl_tf_export.json`` beside ``saved_model.pb`` records the observation
-  spec, the number of actions, the output kind, ``tau`` and the env id.
+  the shape given. Non-finite input is refused the same way, never answered with an action: a
+  nan or inf in a float observation fails with ``softrl_tf export: observation must be finite``, a
+  network output that is not finite with ``the network's output is not finite``, and a
+  ``temperature`` that is not a finite number > 0 with ``temperature must be a finite number > 0``;
+  every action returned is in ``[0, A)``. ``softrl_tf_export.json`` beside ``saved_model.pb``
+  records the observation spec, the number of actions, the output kind, ``tau`` and the env id.
 
 * :func:`export_policy` writes TF-Agents' ``PolicySaver`` format, for users of TF-Agents.
 
@@ -178,20 +182,36 @@ class _ExportModule(tf.Module):
                 tf.reduce_all(tf.equal(actual[1:], expected)),
             )
             assertion = tf.debugging.Assert(ok, [shape_message, actual], summarize=rank + 2)
-            with tf.control_dependencies([assertion]):
+            checks = [assertion]
+            if dtype.is_floating:
+                checks.append(
+                    tf.debugging.assert_all_finite(
+                        observation, "softrl_tf export: observation must be finite (no nan or inf)"
+                    )
+                )
+            with tf.control_dependencies(checks):
                 return tf.ensure_shape(observation, (None,) + shape)
 
         def run(observation):
             outputs, _ = network(check(observation), training=False)
-            return _split_outputs(outputs, output)
+            per_action, extra = _split_outputs(outputs, output)
+            # A non-finite output would make argmax pick 0 and categorical sampling pick an
+            # action outside the action space: refuse it instead.
+            finite = tf.debugging.assert_all_finite(
+                per_action,
+                "softrl_tf export: the network's output is not finite for this observation",
+            )
+            with tf.control_dependencies([finite]):
+                return tf.identity(per_action), extra
 
         def policy_logits(observation, temperature):
             per_action, _ = run(observation)
             logits = tf.cast(per_action, tf.float32)
             if output == "q":
                 logits = losses.boltzmann_log_probs(logits, tau, log_prior)
-            positive = tf.debugging.assert_positive(
-                temperature, message="softrl_tf export: temperature must be > 0"
+            positive = tf.debugging.Assert(
+                tf.logical_and(tf.math.is_finite(temperature), temperature > 0),
+                ["softrl_tf export: temperature must be a finite number > 0, got", temperature],
             )
             with tf.control_dependencies([positive]):
                 return logits / temperature

@@ -26,11 +26,25 @@ def test_choices_come_from_the_literal_type():
 
 def test_check_names_flag_field_rule_and_value():
     with pytest.raises(ConfigError) as error:
-        check(TrainConfig, num_envs=0)
-    assert str(error.value) == "--num-envs (num_envs) must be an integer >= 1, got 0."
+        check(TrainConfig, total_steps=0)
+    assert str(error.value) == "--total-steps (total_steps) must be an integer >= 1, got 0."
     with pytest.raises(ConfigError, match=r"--backend \(backend\) must be one of auto \| sync"):
         check(TrainConfig, backend="threads")
     check(TrainConfig, num_envs=3, backend="sync")  # good values pass
+
+
+def test_sizes_that_would_exhaust_memory_are_refused_with_the_reason():
+    with pytest.raises(ConfigError) as error:
+        check(TrainConfig, num_envs=10**9)
+    assert str(error.value).startswith(
+        "--num-envs (num_envs) must be an integer in [1, 4,096] (each environment is a live "
+        "simulator"
+    )
+    assert str(error.value).endswith("got 1000000000.")
+    check(TrainConfig, num_envs=4096)
+    with pytest.raises(ConfigError, match=r"must be at most 2\*\*53 = 9,007,199,254,740,992"):
+        check(TrainConfig, total_steps=2**53 + 1)
+    check(TrainConfig, total_steps=2**53)
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "8", None, math.nan])

@@ -222,10 +222,46 @@ def test_wrong_observation_shape_names_the_expected_shape(exports):
         exported.model.signatures["serving_default"](observation=np.zeros([2, 5], np.float32))
 
 
-def test_temperature_must_be_positive(exports):
+@pytest.mark.parametrize("temperature", [0.0, -1.0, np.inf, np.nan])
+def test_temperature_must_be_finite_and_positive(exports, temperature):
     _, spec, exported, _ = exports["actor_critic"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be > 0"):
-        exported.sample(_observations(spec, 2, seed=5), 0.0)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="temperature must be a finite number > 0"
+    ):
+        exported.sample(_observations(spec, 2, seed=5), temperature)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_observations_are_refused_by_every_signature(exports, bad):
+    """Loaded with plain TensorFlow: no signature answers a nan or inf observation."""
+    model = tf.saved_model.load(exports["q"][2].path)
+    observation = np.zeros([3, 4], np.float32)
+    observation[1, 2] = bad
+    observation = tf.constant(observation)
+    one = tf.constant(1.0)
+    calls = {
+        "serving_default": lambda f: f(observation=observation),
+        "sample": lambda f: f(observation=observation, temperature=one),
+        "sample_seeded": lambda f: f(
+            observation=observation, temperature=one, seed=tf.constant([1, 2], tf.int64)
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.raises(
+            tf.errors.InvalidArgumentError, match="softrl_tf export: observation must be finite"
+        ):
+            call(model.signatures[name])
+
+
+def test_huge_finite_observations_never_give_an_action_outside_the_spec(exports):
+    _, _, exported, _ = exports["q"]
+    observation = np.full([2, 4], 3e38, np.float32)
+    try:
+        actions = exported.sample(observation, 1.0)
+    except tf.errors.InvalidArgumentError as error:
+        assert "not finite for this observation" in error.message
+    else:
+        assert all(0 <= a < NUM_ACTIONS for a in actions)
 
 
 def test_load_exported_rejects_what_is_not_a_softrl_tf_saved_model(exports, tmp_path):

@@ -29,7 +29,7 @@ from softrl_tf.agents.base import (
     time_major,
     unpack_segment,
 )
-from softrl_tf.config import INT_POSITIVE, POSITIVE, UNIT_INTERVAL, ConfigError, check, setting
+from softrl_tf.config import POSITIVE, UNIT_INTERVAL, ConfigError, check, int_in, setting
 from softrl_tf.networks import ActorCriticNetwork
 from softrl_tf.policies import BoltzmannPolicy
 
@@ -94,7 +94,9 @@ class ActorCriticConfig(AgentConfig):
     )
     gamma: float = setting(0.99, "Discount.", UNIT_INTERVAL)
     n_steps: int = setting(
-        5, "Transitions per environment per update (segment length).", INT_POSITIVE
+        5,
+        "Transitions per environment per update (segment length).",
+        int_in(1, 10_000, "a segment is held in memory and trained on as one batch"),
     )
     prior: str = setting(
         "uniform",

@@ -31,7 +31,7 @@ from softrl_tf.agents.base import (
     time_major,
     unpack_segment,
 )
-from softrl_tf.config import INT_POSITIVE, POSITIVE, UNIT_INTERVAL, check, setting
+from softrl_tf.config import INT_POSITIVE, POSITIVE, UNIT_INTERVAL, check, int_in, setting
 from softrl_tf.networks import QNetwork
 from softrl_tf.policies import BoltzmannPolicy
 
@@ -56,7 +56,7 @@ class DQNConfig(AgentConfig):
     n_steps: int = setting(
         1,
         "Reward steps before the bootstrap (1: DQN; 5: the paper's n-step variant).",
-        INT_POSITIVE,
+        int_in(1, 10_000, "every replay sample is a sequence of n_steps + 1 transitions"),
     )
     double_q: bool = setting(
         False, "Select with the online network, evaluate with the target network."

@@ -108,14 +108,22 @@ def read_rows(path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]
       row written for it), sorted by step; a short row's missing cells are ``""``.
 
     Raises:
-      MetricsFormatError: no ``step`` column, or a row whose step is empty or not a number.
+      MetricsFormatError: not UTF-8 text, no ``step`` column, or a row whose step is empty or
+        not a number.
       FileNotFoundError: the file does not exist.
     """
     path = _csv_path(path)
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise MetricsFormatError(
+            f"{path} is not a metrics table: it is not UTF-8 text (a binary or damaged file)."
+        ) from None
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
+    if "\0" in text:
+        raise MetricsFormatError(f"{path} is not a metrics table: it holds NUL bytes (damaged).")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or "step" not in header:

@@ -232,8 +232,10 @@ def collect(args: argparse.Namespace) -> dict[str | None, dict[str, list[Run]]]:
 
 def curves_of(panels: dict[str | None, dict[str, list[Run]]], args: argparse.Namespace):
     """The ``(x, y)`` curves of every run, grouped as the runs are (:data:`figures.Panels`);
-    runs without values yet are left out with a warning on stderr."""
+    runs without values yet are left out with a warning on stderr (when there is anything else
+    to plot: otherwise the error alone says so)."""
     out: dict[str | None, dict[str, list]] = {}
+    warnings: list[str] = []
     for panel, groups in panels.items():
         for label, runs in groups.items():
             for run in runs:
@@ -242,13 +244,15 @@ def curves_of(panels: dict[str | None, dict[str, list[Run]]], args: argparse.Nam
                 except MetricsFormatError as error:
                     raise PlotError(str(error)) from None
                 if len(x) == 0:
-                    print(
+                    warnings.append(
                         f"{PROG}: warning: {run.table.path} has no {args.metric!r} values yet; "
-                        "left out.",
-                        file=sys.stderr,
+                        "left out."
                     )
                     continue
                 out.setdefault(panel, {}).setdefault(label, []).append((x, y))
+    if out:
+        for warning in warnings:
+            print(warning, file=sys.stderr)
     return out
 
 
@@ -279,6 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = figures.save(fig, os.path.abspath(args.out))
         except ValueError as error:  # matplotlib: unknown format
             raise PlotError(f"Cannot write {args.out}: {str(error).rstrip('.')}.") from None
+        except OSError as error:  # a missing or unwritable directory, a full disk
+            reason = error.strerror or str(error)
+            raise PlotError(
+                f"Cannot write {args.out}: {reason}; choose an --out in a writable directory."
+            ) from None
     except PlotError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

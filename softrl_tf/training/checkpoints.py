@@ -13,6 +13,7 @@ import os
 import shutil
 
 from softrl_tf.config import ConfigError
+from softrl_tf.training.faults import RunFault
 
 import numpy as np
 import tensorflow as tf
@@ -68,6 +69,52 @@ def check_writable(root_dir: str) -> None:
         raise ConfigError(
             f"--root-dir {root_dir!r} is not writable ({error.strerror}): choose another directory."
         ) from None
+
+
+class CheckpointMismatchError(ConfigError):
+    """The settings of a resumed run do not fit its checkpoint (a user error: nothing changed)."""
+
+    def __init__(self, root_dir: str, reason: str):
+        super().__init__(
+            f"--resume: the settings given do not fit the checkpoint of the run in {root_dir!r} "
+            f"({reason.strip().rstrip('.')}); nothing was changed: resume with the run's saved "
+            "settings (leave out the flags that change its environment or network), or start "
+            "over with --overwrite."
+        )
+
+
+class CheckpointWriteError(RunFault):
+    """A checkpoint could not be written (full disk, permissions); the previous one is intact."""
+
+
+class DamagedCheckpointError(RunFault):
+    """A file of the checkpoint being restored is truncated or corrupt; nothing was changed."""
+
+
+def _read_every_tensor(path: str, earlier: list[str]) -> None:
+    """Reads every tensor of the checkpoint ``path``; a damaged file is one sentence naming it
+    and the earlier checkpoints that were kept."""
+    kept = ", ".join(os.path.basename(p) for p in earlier) or "none"
+    try:
+        reader = tf.train.load_checkpoint(path)
+    except (tf.errors.OpError, IndexError, ValueError) as error:
+        raise DamagedCheckpointError(_damaged(path + ".index", error, kept)) from None
+    try:
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError) as error:
+        data = tf.io.gfile.glob(path + ".data-*")
+        raise DamagedCheckpointError(_damaged(", ".join(data) or path, error, kept)) from None
+
+
+def _damaged(file: str, error: BaseException, kept: str) -> str:
+    reason = getattr(error, "message", None) or str(error)
+    return (
+        f"--resume: the checkpoint file {file} is damaged ({reason.strip().rstrip('.')}); "
+        f"nothing was changed and the earlier checkpoints were kept ({kept}): move the damaged "
+        "checkpoint's files away and name the latest earlier one in the 'checkpoint' file beside "
+        "them to resume from it, or start over with --overwrite."
+    )
 
 
 class RunState:
@@ -133,6 +180,7 @@ class Checkpointer:
 
     def __init__(self, root_dir: str, state: RunState, keep: int, **trackables):
         self._state = state
+        self._root_dir = root_dir
         checkpoint = tf.train.Checkpoint(**trackables, **state.trackables)
         self._manager = tf.train.CheckpointManager(
             checkpoint, checkpoint_dir(root_dir), max_to_keep=keep
@@ -144,13 +192,56 @@ class Checkpointer:
         return self._manager.latest_checkpoint
 
     def save(self) -> str:
-        """Writes a checkpoint numbered by the environment step; returns its path prefix."""
+        """Writes a checkpoint numbered by the environment step; returns its path prefix.
+
+        Raises:
+          CheckpointWriteError: the disk is full or the directory is not writable; the temporary
+            files of the failed write are removed and the previous checkpoint stays the latest.
+        """
         self._state.store()
-        return self._manager.save(checkpoint_number=self._state.env_steps)
+        number = self._state.env_steps
+        try:
+            return self._manager.save(checkpoint_number=number)
+        except (
+            tf.errors.ResourceExhaustedError,
+            tf.errors.PermissionDeniedError,
+            OSError,
+        ) as error:
+            directory = self._manager.directory
+            for leftover in tf.io.gfile.glob(os.path.join(directory, f"ckpt-{number}_temp*")):
+                shutil.rmtree(leftover, ignore_errors=True)
+            reason = getattr(error, "message", None) or str(error)
+            kept = self._manager.latest_checkpoint
+            raise CheckpointWriteError(
+                f"writing the checkpoint of environment step {number} to {directory} failed "
+                f"({reason.strip().rstrip('.')}): free disk space or make {directory} writable, "
+                f"then continue with --resume; the previous checkpoint ({kept or 'none'}) is "
+                "intact."
+            ) from None
 
     def restore(self) -> str:
-        """Restores the latest checkpoint into the agent and the run state; returns its path."""
+        """Restores the latest checkpoint into the agent and the run state; returns its path.
+
+        Every tensor of the checkpoint is read first, so a damaged file is found before anything
+        is restored (the optimizer's slots would otherwise be read only at the first update).
+
+        Raises:
+          CheckpointMismatchError: the checkpoint does not fit the run being resumed (another
+            environment, network or agent setting).
+          DamagedCheckpointError: a file of the checkpoint is truncated or corrupt.
+        """
         path = self._manager.latest_checkpoint
-        self._manager.checkpoint.restore(path).assert_existing_objects_matched()
+        _read_every_tensor(path, self._earlier(path))
+        try:
+            self._manager.checkpoint.restore(path).assert_existing_objects_matched()
+        except ValueError as error:  # a variable of another shape
+            raise CheckpointMismatchError(self._root_dir, str(error)) from None
+        except AssertionError:  # objects of the run that the checkpoint does not hold
+            raise CheckpointMismatchError(
+                self._root_dir, "the run holds objects that the checkpoint does not"
+            ) from None
         self._state.load()
         return path
+
+    def _earlier(self, path: str) -> list[str]:
+        return [p for p in self._manager.checkpoints if p != path]

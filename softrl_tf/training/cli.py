@@ -8,9 +8,11 @@ default. Values resolve through :func:`softrl_tf.presets.resolve`: the defaults,
 (``--preset``), the saved ``config.json`` of the run (with ``--resume``), the flags given. A flag
 that the chosen agent does not use is refused, naming the agents that use it.
 
-Exit status: 0 done; 2 bad input (one sentence on stderr, no traceback); 1 a training failure
-(non-finite loss, a crashed environment worker); 130 / 143 stopped by SIGINT / SIGTERM after a
-checkpoint was written.
+Exit status: 0 done; 2 bad input, parse errors included (one sentence on stderr, no traceback,
+nothing written); 1 a fault (:class:`~softrl_tf.training.faults.RunFault`: non-finite loss, a
+damaged checkpoint, a failed checkpoint write, a dead environment worker), one sentence naming
+what was kept; 130 / 143 stopped by SIGINT / SIGTERM (after a checkpoint was written during
+training; at once on a second signal; with one line at start-up or export).
 """
 
 from __future__ import annotations
@@ -20,26 +22,53 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import typing
 import warnings
 
 from softrl_tf.agents import AGENTS
 from softrl_tf.config import ConfigError, RunConfig, choices, flag
 from softrl_tf.presets import PRESETS, agents_using, resolve, section_classes
+from softrl_tf.training.faults import RunFault
 from softrl_tf.training.loop import (
-    NonFiniteLossError,
     TrainingInterrupted,
     checkpoint_dir,
     train,
 )
 
+import tf_keras
 from absl import logging as absl_logging
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
 DEFAULT_AGENT = "softq"
 DEFAULT_ROOT_DIR = "runs/latest"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are a ``ConfigError`` (one line, exit 2), not the usage
+    block followed by the error."""
+
+    def error(self, message):
+        raise ConfigError(f"{message}; see train.py --help.")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer such as 1000, got {text!r}"
+        ) from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.01, got {text!r}") from None
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -64,7 +93,7 @@ def _parser_of(config_class: type, name: str):
     annotation = typing.get_type_hints(config_class)[name]
     if choices(config_class, name) is not None:
         return str
-    parsers = {int: int, float: float, str: str, tuple[int, ...]: _int_tuple}
+    parsers = {int: _int, float: _float, str: str, tuple[int, ...]: _int_tuple}
     if annotation in parsers:
         return parsers[annotation]
     if annotation == (float | None):
@@ -109,7 +138,7 @@ def build_parser(agent: str = DEFAULT_AGENT, preset: str | None = None) -> argpa
     """The full parser for ``agent``: training flags, then that agent's settings, each showing
     the value a run with ``preset`` uses."""
     run = resolve(agent, preset)
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="train.py",
         description=(
             "Train a softrl_tf agent: collect, train, log (TensorBoard and metrics.csv), "
@@ -165,7 +194,7 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
       ConfigError: unknown agent or preset, a flag the agent does not use, ``--resume`` with
         ``--overwrite``, a value out of range.
     """
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = _Parser(add_help=False)
     pre.add_argument("--agent", default=DEFAULT_AGENT)
     pre.add_argument("--preset", default=None)
     known, _ = pre.parse_known_args(argv)
@@ -218,21 +247,93 @@ def _quiet_logging() -> None:
     warnings.filterwarnings("ignore", message="Encoding a StructuredValue with type tfp")
 
 
+class _HeldLogs(logging.Handler):
+    """softrl_tf's log records of the start-up, held back until training begins.
+
+    A run refused during start-up (an environment without discrete actions, a resume that does
+    not fit its checkpoint) then prints its one sentence alone; a run that starts shows them
+    (the backend chosen, the checkpoint resumed from) when its first iteration begins.
+    """
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self._logger = logging.getLogger("softrl_tf")
+        self._records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self._records.append(record)
+
+    def __enter__(self):
+        self._logger.addHandler(self)
+        self._logger.propagate = False
+        return self
+
+    def show(self, logs=None) -> None:
+        """Stops holding, then logs the held records as they would have been."""
+        del logs
+        if self not in self._logger.handlers:
+            return
+        self._logger.removeHandler(self)
+        self._logger.propagate = True
+        for record in self._records:
+            logging.getLogger(record.name).handle(record)
+        self._records.clear()
+
+    def __exit__(self, *exc_info):
+        self._records.clear()
+        self._logger.removeHandler(self)
+        self._logger.propagate = True
+
+
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM outside training (start-up, export), raised like SIGINT's ``KeyboardInterrupt``."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
+def _raise_signalled(signal_number, frame):
+    del frame
+    raise _Signalled(signal_number)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_signalled) if in_main_thread else None
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as error:  # SIGINT or SIGTERM outside training: at start-up, export
+        number = getattr(error, "signal_number", signal.SIGINT)
+        print(
+            f"train.py: {signal.Signals(number).name} received outside training: stopped; the "
+            "checkpoints written before are intact: continue with --resume.",
+            file=sys.stderr,
+        )
+        return 128 + int(number)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
     _quiet_logging()
     try:
         run, args = parse_configs(argv)
         config = run.train
-        result = train(run, resume=args.resume, overwrite=args.overwrite)
+        with _HeldLogs() as held:
+            begin = tf_keras.callbacks.LambdaCallback(on_train_begin=held.show)
+            result = train(run, resume=args.resume, overwrite=args.overwrite, callbacks=[begin])
+            held.show()
     except ConfigError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except TrainingInterrupted as interrupted:
         print(f"train.py: {interrupted}", file=sys.stderr)
         return 128 + int(interrupted.signal_number)
-    except NonFiniteLossError as error:
+    except RunFault as error:  # a non-finite loss, a damaged checkpoint, a full disk
         print(f"train.py: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except (EOFError, BrokenPipeError, ConnectionError) as error:

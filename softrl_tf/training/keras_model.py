@@ -28,6 +28,7 @@ import re
 import time
 
 from softrl_tf.training.checkpoints import RETURN_WINDOW
+from softrl_tf.training.faults import RunFault
 
 import numpy as np
 import tensorflow as tf
@@ -83,7 +84,7 @@ class AgentModel(tf_keras.Model):
         return logs
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RunFault):
     """A loss term became nan or inf; training stopped without overwriting the last checkpoint."""
 
 

@@ -39,6 +39,7 @@ from softrl_tf.training.checkpoints import (
     latest_checkpoint,
 )
 from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
+from softrl_tf.training.faults import RunFault
 from softrl_tf.training.iterations import OffPolicyIteration, OnPolicyIteration
 from softrl_tf.training.keras_model import (
     NON_FINITE,
@@ -60,6 +61,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "TrainingInterrupted",
+    "WorkerDiedError",
     "checkpoint_dir",
     "seed_everything",
     "train",
@@ -116,6 +118,10 @@ class TrainResult:
             if returns[i - window + 1 : i + 1].mean() >= threshold:
                 return int(self.episode_end_steps[i])
         return None
+
+
+class WorkerDiedError(RunFault):
+    """An environment worker process died during training; the last checkpoint was kept."""
 
 
 class TrainingInterrupted(RuntimeError):
@@ -200,6 +206,23 @@ def _refuse_constructor_description(cfg: TrainConfig, resume: bool) -> None:
     raise ConfigError(
         f"--env: this run trained on an environment constructor ({name}), which config.json "
         f"records by name only; {what} from Python with TrainConfig(env=<that constructor>)."
+    )
+
+
+_WORKER_ERRORS = ("ConnectionResetError", "BrokenPipeError", "ConnectionRefusedError", "EOFError")
+
+
+def _worker_died(error: tf.errors.OpError, checkpointer) -> Exception:
+    """The one-sentence fault for an environment worker process that died under a training step
+    (its ``ConnectionResetError`` arrives wrapped in TensorFlow's op error); any other op error
+    as it is."""
+    died = next((name for name in _WORKER_ERRORS if name in error.message), None)
+    if died is None:
+        return error
+    kept = None if checkpointer is None else checkpointer.latest
+    return WorkerDiedError(
+        f"an environment worker process died ({died}); training stopped and the last "
+        f"checkpoint ({kept}) was kept: continue with --resume."
     )
 
 
@@ -377,8 +400,10 @@ class Trainer:
                         self._fit(run_callback, target_steps, list(callbacks), progress)
                     except tf.errors.InvalidArgumentError as error:
                         if NON_FINITE not in error.message:
-                            raise
+                            raise _worker_died(error, self.checkpointer) from None
                         raise run_callback.non_finite(error) from None
+                    except tf.errors.OpError as error:
+                        raise _worker_died(error, self.checkpointer) from None
             if run_callback.interrupted_by is not None:
                 raise TrainingInterrupted(
                     run_callback.interrupted_by, result, run_callback.interruption_checkpoint
@@ -479,6 +504,8 @@ def train(
     Raises:
       ConfigError: a value out of range, an unwritable root dir, ``resume`` without a checkpoint.
       NonFiniteLossError: a loss term became nan or inf (no checkpoint is written over the last).
+      RunFault: any other fault (a damaged checkpoint, a failed checkpoint write, a dead
+        environment worker), naming what was kept; ``NonFiniteLossError`` is one too.
       TrainingInterrupted: SIGINT or SIGTERM, after a checkpoint was written.
     """
     run = _run_config(config, agent_config, replay_config)

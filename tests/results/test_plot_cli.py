@@ -168,13 +168,42 @@ def test_runs_without_values_yet_are_left_out_with_a_warning(tmp_path, capsys):
     (early / "metrics.csv").write_text("step,wall_time,episode/return_mean100\n0,1.0,\n")
     status, _, err = _main([early, "--out", tmp_path / "f.png"], capsys)
     assert status == 2
-    warning, error = err.strip().splitlines()
-    assert warning.startswith("softrl-plot: warning: ")
-    assert warning.endswith("values yet; left out.")
-    assert error == (
+    # Nothing to plot at all: the error alone, no warning line before it.
+    assert err.strip().splitlines() == [
         "softrl-plot: error: No run has any 'episode/return_mean100' values to plot yet."
-    )
+    ]
     later = _write_run(tmp_path / "later", {"entropy_mode": "proper"})
     status, out, err = _main([early, later, "--out", tmp_path / "f.png"], capsys)
     assert status == 0, err
     assert "(1 curve from 2 runs)" in out
+    (warning,) = err.strip().splitlines()
+    assert warning.startswith("softrl-plot: warning: ")
+    assert warning.endswith("values yet; left out.")
+
+
+def test_damaged_files_and_unwritable_outputs_exit_2_with_one_line(tmp_path, capsys):
+    run = _write_run(tmp_path / "run", {"entropy_mode": "proper"})
+    binary = tmp_path / "binary"
+    binary.mkdir()
+    (binary / "metrics.csv").write_bytes(bytes(range(256)) * 4)
+    nul = tmp_path / "nul"
+    nul.mkdir()
+    (nul / "metrics.csv").write_bytes(b"step,wall_time\n1,\x00\x00\n")
+    header_only = tmp_path / "header_only"
+    header_only.mkdir()
+    (header_only / "metrics.csv").write_text("step,wall_time,episode/return_mean100\n")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    cases = [
+        ([binary, "--out", tmp_path / "f.png"], "is not a metrics table: it is not UTF-8 text"),
+        ([nul, "--out", tmp_path / "f.png"], "is not a metrics table: it holds NUL bytes"),
+        ([header_only, "--out", tmp_path / "f.png"], "No run has any 'episode/return_mean100'"),
+        ([run, "--out", blocker / "sub" / "f.png"], "choose an --out in a writable directory"),
+    ]
+    for argv, phrase in cases:
+        status, stdout, err = _main(argv, capsys)
+        assert status == 2, (argv, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("softrl-plot: error: "), (argv, err)
+        assert phrase in lines[0], (argv, err)
+        assert stdout == ""
