@@ -167,10 +167,7 @@ class ActorCriticAgent(KerasTrainStepAgent):
 
     @classmethod
     def from_config(cls, config, time_step_spec, action_spec, *, total_updates: int):
-        if not isinstance(config, cls.config_class):
-            raise TypeError(
-                f"{cls.__name__} takes a {cls.config_class.__name__}, got {type(config).__name__}."
-            )
+        cls.require_config(config)
         network = ActorCriticNetwork(
             time_step_spec.observation, action_spec, **config.network_kwargs()
         )

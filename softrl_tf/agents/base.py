@@ -145,6 +145,15 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
     on_policy: ClassVar[bool] = True
 
     @classmethod
+    def require_config(cls, config) -> None:
+        """Raises ``TypeError`` unless ``config`` is exactly this agent's ``config_class`` (a
+        sibling's or a parent's config holds settings this agent does not use, or lacks some)."""
+        if type(config) is not cls.config_class:
+            raise TypeError(
+                f"{cls.__name__} takes a {cls.config_class.__name__}, got {type(config).__name__}."
+            )
+
+    @classmethod
     def from_config(cls, config, time_step_spec, action_spec, *, total_updates: int):
         """Networks, optimiser and agent from ``config`` (an instance of ``config_class``).
 

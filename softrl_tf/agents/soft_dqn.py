@@ -226,10 +226,7 @@ class SoftDQNAgent(KerasTrainStepAgent):
 
     @classmethod
     def from_config(cls, config, time_step_spec, action_spec, *, total_updates: int):
-        if not isinstance(config, cls.config_class):
-            raise TypeError(
-                f"{cls.__name__} takes a {cls.config_class.__name__}, got {type(config).__name__}."
-            )
+        cls.require_config(config)
         network = QNetwork(time_step_spec.observation, action_spec, **config.network_kwargs())
         counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
         epsilon = linear_epsilon(
