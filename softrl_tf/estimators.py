@@ -36,6 +36,7 @@ from tf_agents.trajectories import time_step as ts
 
 CONFIG_JSON = "config.json"
 CHECKPOINT = "estimator"
+ENV_STATE = "env_state.pkl"
 
 
 class Evaluation(NamedTuple):
@@ -211,14 +212,22 @@ class Estimator:
         return tf.train.Checkpoint(agent=self._trainer.agent, **self._trainer.state.trackables)
 
     def save(self, path: str) -> str:
-        """Saves the networks, optimizer, counters, recent returns and the configuration.
+        """Saves the networks, optimizer, counters, recent returns, the policy's random
+        generator and the configuration; with in-process environments (backend ``sync``) also
+        the environments' state.
 
         ``softrl_tf.load(path)`` gives back an estimator that predicts identically and trains
-        on from the same counters. Returns ``path``.
+        on from the same counters; with in-process environments and an on-policy agent (a2c,
+        softq), it trains on exactly as if never interrupted: the same actions, episodes and
+        metrics. Returns ``path``.
         """
         os.makedirs(path, exist_ok=True)
         self._trainer.state.store()
         self._checkpoint().write(os.path.join(path, CHECKPOINT))
+        env_state = self._trainer.env_state()
+        if env_state is not None:
+            with open(os.path.join(path, ENV_STATE), "wb") as f:
+                f.write(env_state)
         from softrl_tf.training.loop import _described
 
         with open(os.path.join(path, CONFIG_JSON), "w", encoding="utf-8") as f:
@@ -315,4 +324,8 @@ def load(path: str, env: Any = None, **settings) -> Estimator:
     status = estimator._checkpoint().read(os.path.join(path, CHECKPOINT))
     status.assert_existing_objects_matched()
     estimator._trainer.state.load()
+    env_state = os.path.join(path, ENV_STATE)
+    if os.path.isfile(env_state) and env is None:
+        with open(env_state, "rb") as f:
+            estimator._trainer.restore_env_state(f.read())
     return estimator

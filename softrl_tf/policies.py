@@ -15,6 +15,8 @@ greedy policy is ``GreedyPolicy(QPolicy(...))``. tests/test_policies.py checks t
 
 from __future__ import annotations
 
+import random
+
 from softrl_tf.networks import num_actions as _num_actions
 
 import tensorflow as tf
@@ -97,6 +99,10 @@ class BoltzmannPolicy(tf_policy.TFPolicy):
             )
         self._action_dtype = tf.nest.flatten(action_spec)[0].dtype
         self._minimum = int(tf.nest.flatten(action_spec)[0].minimum)
+        # Sampling draws from a generator held in a variable (seeded from Python's random, which
+        # a run's seed sets): checkpointed with the agent, so a restored run samples the same
+        # actions as one never interrupted.
+        self._generator = tf.random.Generator.from_seed(random.randrange(2**31 - 1))
 
     @property
     def network(self):
@@ -122,6 +128,20 @@ class BoltzmannPolicy(tf_policy.TFPolicy):
             if self._log_prior is not None:
                 logits = logits + self._log_prior
         return logits / tf.cast(self._temperature, logits.dtype), policy_state
+
+    def _action(self, time_step, policy_state, seed=None):
+        """A sample of the Boltzmann policy per batch entry, from the policy's own generator
+        (``seed`` is not used)."""
+        del seed
+        logits, policy_state = self.logits(
+            time_step.observation, step_type=time_step.step_type, policy_state=policy_state
+        )
+        flat = tf.reshape(logits, [-1, self._num_actions])
+        sampled = tf.random.stateless_categorical(
+            flat, 1, seed=self._generator.make_seeds(1)[:, 0], dtype=tf.int64
+        )
+        action = tf.reshape(sampled, tf.shape(logits)[:-1]) + self._minimum
+        return policy_step.PolicyStep(tf.cast(action, self._action_dtype), policy_state, ())
 
     def _distribution(self, time_step, policy_state):
         logits, policy_state = self.logits(

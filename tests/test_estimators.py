@@ -250,3 +250,27 @@ def test_every_update_trains_on_the_segment_its_own_weights_collected(monkeypatc
         collected, trained = seen[2 * k], seen[2 * k + 1]
         assert collected[0] == "collect" and trained[0] == "train"
         assert collected[1:] == trained[1:] == (k, collected[2])
+
+
+@pytest.mark.parametrize("name", ["a2c", "softq"])
+def test_a_loaded_estimator_trains_on_exactly_as_if_never_interrupted(name, tmp_path):
+    """In-process environments and a fixed seed: save after 400 steps, then 400 more steps from
+    the live estimator and from the loaded one give the same episodes, metrics and weights."""
+    model = _make(name, backend="sync")
+    model.fit(400, progress=False)
+    model.save(str(tmp_path / "saved"))
+    record_a = _RecordEpochs()
+    uninterrupted = model.fit(400, callbacks=[record_a], progress=False)
+    loaded = softrl_tf.load(str(tmp_path / "saved"))
+    record_b = _RecordEpochs()
+    resumed = loaded.fit(400, callbacks=[record_b], progress=False)
+    assert resumed.episode_returns == uninterrupted.episode_returns
+    assert resumed.episode_lengths == uninterrupted.episode_lengths
+    assert len(uninterrupted.episode_returns) > 0
+    for row_a, row_b in zip(record_a.logs, record_b.logs, strict=True):
+        for key in ("loss", "episode/return_mean100", "episodes", "env_steps"):
+            assert row_a[key] == row_b[key], key
+    for a, b in zip(model.agent.trainable_variables, loaded.agent.trainable_variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    model.close()
+    loaded.close()

@@ -37,9 +37,11 @@ from __future__ import annotations
 import collections
 import logging
 import operator
+import pickle
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import cloudpickle
 import gymnasium
 import numpy as np
 from gymnasium import spaces
@@ -433,6 +435,42 @@ class GymnasiumVectorPyEnvironment(BatchedEnvironment):
     def vector_env(self) -> gymnasium.vector.VectorEnv:
         """The wrapped gymnasium vector environment."""
         return self._env
+
+    _STATE = (
+        "_done",
+        "_ep_return",
+        "_ep_length",
+        "_pending_seed",
+        "_last_finished",
+        "_pending_episodes",
+        "_current_time_step",
+        "_info",
+    )
+
+    def get_state(self) -> bytes:
+        """The whole state of an in-process (``SyncVectorEnv``) batch, as bytes: every
+        sub-environment (its physics and random generator), the running episodes' statistics and
+        the current time step, so that :meth:`set_state` continues exactly where this left off.
+
+        Raises:
+          NotImplementedError: for environments in other processes or C++ threads.
+        """
+        if not isinstance(self._env, gymnasium.vector.SyncVectorEnv):
+            raise NotImplementedError(
+                f"get_state needs in-process environments (backend 'sync'), not "
+                f"{type(self._env).__name__}."
+            )
+        return cloudpickle.dumps(
+            {"env": self._env, **{name: getattr(self, name) for name in self._STATE}}
+        )
+
+    def set_state(self, state: bytes) -> None:
+        """Restores a state from :meth:`get_state` (of an environment of the same specs)."""
+        values = pickle.loads(state)
+        self._env.close()
+        self._env = values.pop("env")
+        for name, value in values.items():
+            setattr(self, name, value)
 
     def observation_spec(self) -> array_spec.ArraySpec:
         return self._observation_spec

@@ -461,6 +461,23 @@ class Trainer:
         )
         export.export_policy(self.agent.policy, os.path.join(root_dir, "policy"))
 
+    def env_state(self) -> bytes | None:
+        """The training environments' state (``get_state``) once they have started, when they
+        run in process; ``None`` otherwise."""
+        if not self._envs_started:
+            return None
+        try:
+            return self.py_env.get_state()
+        except NotImplementedError:
+            return None
+
+    def restore_env_state(self, state: bytes) -> None:
+        """Restores :meth:`env_state`: the next ``fit`` continues those episodes."""
+        self.py_env.set_state(state)
+        # TFPyEnvironment keeps its own copy of the current time step.
+        self.tf_env._time_step = self.py_env.current_time_step()
+        self._envs_started = True
+
     def close(self) -> None:
         """Closes the environments (idempotent)."""
         for env in (getattr(self, "py_env", None), self.eval_env):
