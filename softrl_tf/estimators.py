@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, ClassVar, NamedTuple
 
@@ -28,13 +27,12 @@ from softrl_tf._quiet import quiet_stack
 from softrl_tf.config import ConfigError
 from softrl_tf.presets import resolve
 from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
-from softrl_tf.training.loop import Trainer, TrainResult
+from softrl_tf.training.loop import Trainer, TrainResult, read_config, write_config
 
 import numpy as np
 import tensorflow as tf
 from tf_agents.trajectories import time_step as ts
 
-CONFIG_JSON = "config.json"
 CHECKPOINT = "estimator"
 ENV_STATE = "env_state.pkl"
 
@@ -78,8 +76,8 @@ class Estimator:
         **settings,
     ):
         saved = None
-        if resume and root_dir is not None and os.path.isfile(os.path.join(root_dir, CONFIG_JSON)):
-            saved = _read_config(root_dir)
+        if resume and root_dir is not None:
+            saved = read_config(root_dir)
         overrides = {**settings, "root_dir": root_dir}
         if env is not None:
             overrides["env"] = env
@@ -228,10 +226,7 @@ class Estimator:
         if env_state is not None:
             with open(os.path.join(path, ENV_STATE), "wb") as f:
                 f.write(env_state)
-        from softrl_tf.training.loop import _described
-
-        with open(os.path.join(path, CONFIG_JSON), "w", encoding="utf-8") as f:
-            json.dump(_described(self._trainer.run).to_dict(), f, indent=2)
+        write_config(self._trainer.run, path)
         return path
 
     def export(self, path: str) -> str:
@@ -286,16 +281,6 @@ class DQN(Estimator):
 ESTIMATORS = {cls.agent_name: cls for cls in (A2C, SoftQ, SoftDQN, DQN)}
 
 
-def _read_config(path: str) -> dict:
-    file = os.path.join(path, CONFIG_JSON)
-    try:
-        with open(file, encoding="utf-8") as f:
-            saved = json.load(f)
-        return {name: dict(section) for name, section in saved.items()}
-    except (OSError, ValueError, AttributeError) as error:
-        raise ConfigError(f"{file} is unreadable ({error}).") from None
-
-
 def load(path: str, env: Any = None, **settings) -> Estimator:
     """The estimator saved at ``path`` by :meth:`Estimator.save`.
 
@@ -305,7 +290,7 @@ def load(path: str, env: Any = None, **settings) -> Estimator:
         the saved one.
       **settings: settings that replace saved ones (``root_dir=...`` to write a run directory).
     """
-    saved = _read_config(path)
+    saved = read_config(path) or {}
     agent = saved.get("train", {}).get("agent")
     if agent not in ESTIMATORS:
         raise ConfigError(f"{path} holds no saved estimator (agent {agent!r}).")

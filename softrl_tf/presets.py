@@ -180,17 +180,21 @@ def agents_using(name: str) -> list[str]:
     )
 
 
-def _refuse_unknown(agent: str, unknown: Mapping[str, Any], where: str) -> None:
-    if not unknown:
-        return
-    name = sorted(unknown)[0]
+def refuse_unused(agent: str, name: str, where: str | None = None) -> None:
+    """Raises the one-sentence ``ConfigError`` for a setting ``name`` that ``agent`` does not
+    use, naming the agents that use it (``where``: which input gave it, e.g. ``"preset"``)."""
+    given = flag(name) if where is None else f"{flag(name)} ({name}, {where})"
     users = agents_using(name)
     if users:
         raise ConfigError(
-            f"{flag(name)} ({name}, {where}) is not used by --agent={agent}; it is a setting of "
-            f"{', '.join(users)}."
+            f"{given} is not used by --agent={agent}; it is a setting of {', '.join(users)}."
         )
-    raise ConfigError(f"{flag(name)} ({name}, {where}) is not a setting of any agent.")
+    raise ConfigError(f"{given} is not a setting of any agent.")
+
+
+def _refuse_unknown(agent: str, unknown: Mapping[str, Any], where: str) -> None:
+    if unknown:
+        refuse_unused(agent, sorted(unknown)[0], where)
 
 
 def _route(agent: str, values: Mapping[str, Any], sections: Mapping[str, type], where: str):
@@ -261,6 +265,7 @@ __all__ = [
     "PRESETS",
     "agents_using",
     "preset_values",
+    "refuse_unused",
     "resolve",
     "section_classes",
 ]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -28,13 +27,21 @@ import threading
 import typing
 import warnings
 
-from softrl_tf.agents import AGENTS
+from softrl_tf.agents import AGENTS, get_agent_class
 from softrl_tf.config import ConfigError, RunConfig, choices, flag
-from softrl_tf.presets import PRESETS, agents_using, resolve, section_classes
+from softrl_tf.presets import (
+    PRESETS,
+    agents_using,
+    preset_values,
+    refuse_unused,
+    resolve,
+    section_classes,
+)
 from softrl_tf.training.faults import RunFault
 from softrl_tf.training.loop import (
     TrainingInterrupted,
     checkpoint_dir,
+    read_config,
     train,
 )
 
@@ -181,10 +188,7 @@ def _refuse_other_agents_flags(agent: str, argv: list[str]) -> None:
         name = token[2:].split("=", 1)[0].replace("-", "_")
         for candidate in (name, name[3:] if name.startswith("no_") else None):
             if candidate and candidate not in own and agents_using(candidate):
-                raise ConfigError(
-                    f"{flag(candidate)} is not used by --agent={agent}; it is a setting of "
-                    f"{', '.join(agents_using(candidate))}."
-                )
+                refuse_unused(agent, candidate)
 
 
 def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
@@ -198,12 +202,8 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
     pre.add_argument("--agent", default=DEFAULT_AGENT)
     pre.add_argument("--preset", default=None)
     known, _ = pre.parse_known_args(argv)
-    if known.agent not in AGENTS:
-        raise ConfigError(
-            f"unknown agent {known.agent!r}; valid agents: {', '.join(sorted(AGENTS))}."
-        )
-    if known.preset is not None and known.preset not in PRESETS:
-        raise ConfigError(f"unknown preset {known.preset!r}; valid presets: {', '.join(PRESETS)}.")
+    get_agent_class(known.agent)  # an unknown agent: one sentence listing the valid ones
+    preset_values(known.agent, known.preset)  # an unknown preset: likewise
     _refuse_other_agents_flags(known.agent, argv)
     args = build_parser(known.agent, known.preset).parse_args(argv)
     if args.resume and args.overwrite:
@@ -214,7 +214,10 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
     saved = None
     if args.resume:
         root_dir = given.get("root_dir", DEFAULT_ROOT_DIR)
-        saved = _saved_config(root_dir)
+        try:
+            saved = read_config(root_dir)
+        except ConfigError as error:
+            raise ConfigError(f"--resume: {error}") from None
         trained = None if saved is None else saved.get("train", {}).get("agent")
         if trained is not None and trained != args.agent:
             raise ConfigError(
@@ -222,18 +225,6 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
                 f"pass --agent={trained}."
             )
     return resolve(args.agent, args.preset, saved, given), args
-
-
-def _saved_config(root_dir: str) -> dict | None:
-    path = os.path.join(root_dir, "config.json")
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
-        return {name: dict(section) for name, section in saved.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ConfigError(f"--resume: {path} is unreadable ({error}).") from None
 
 
 def _quiet_logging() -> None:

@@ -63,8 +63,10 @@ __all__ = [
     "TrainingInterrupted",
     "WorkerDiedError",
     "checkpoint_dir",
+    "read_config",
     "seed_everything",
     "train",
+    "write_config",
 ]
 
 
@@ -182,11 +184,15 @@ def _described(run: RunConfig) -> RunConfig:
     return dataclasses.replace(run, train=train)
 
 
-def _write_config(run: RunConfig) -> None:
-    """Writes ``config.json`` atomically: serialised first, then a temporary file moved over the
-    old one, so that a failure leaves the previous file (or none), never a truncated one."""
+CONFIG_JSON = "config.json"
+
+
+def write_config(run: RunConfig, directory: str) -> None:
+    """Writes ``directory/config.json`` atomically: serialised first, then a temporary file moved
+    over the old one, so that a failure leaves the previous file (or none), never a truncated
+    one. A constructor environment is recorded by name (:func:`softrl_tf.envs.describe_env`)."""
     text = json.dumps(_described(run).to_dict(), indent=2) + "\n"
-    path = os.path.join(run.train.root_dir, "config.json")
+    path = os.path.join(directory, CONFIG_JSON)
     tmp = path + ".tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -195,6 +201,23 @@ def _write_config(run: RunConfig) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def read_config(directory: str) -> dict | None:
+    """``directory/config.json`` as ``{section: {field: value}}``, or ``None`` without one.
+
+    Raises:
+      ConfigError: the file exists but is not a JSON object of sections.
+    """
+    path = os.path.join(directory, CONFIG_JSON)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+        return {name: dict(section) for name, section in saved.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ConfigError(f"{path} is unreadable ({error}).") from None
 
 
 def _refuse_constructor_description(cfg: TrainConfig, resume: bool) -> None:
@@ -323,7 +346,7 @@ class Trainer:
             path = self.checkpointer.restore()
             logger.info("resumed from %s at step %d", path, self.state.env_steps)
         if cfg.root_dir is not None:
-            _write_config(self.run)
+            write_config(self.run, cfg.root_dir)
         if cfg.eval_every_steps:
             self.eval_env = envs.make_env(
                 cfg.env,

@@ -93,11 +93,11 @@ def test_train_on_a_constructor_records_its_name_and_resumes_only_with_it(
 
 def test_config_json_is_replaced_whole_or_not_at_all(tmp_path):
     run = resolve("softq", overrides={"root_dir": str(tmp_path)})
-    loop._write_config(run)
+    loop.write_config(run, str(tmp_path))
     before = _saved(tmp_path)
     run.agent.hidden_sizes = (object(),)  # not JSON
     with pytest.raises(TypeError):
-        loop._write_config(run)
+        loop.write_config(run, str(tmp_path))
     assert _saved(tmp_path) == before
     assert sorted(os.listdir(tmp_path)) == ["config.json"]  # no temporary file left
 
