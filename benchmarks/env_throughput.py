@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 
 import softrl_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from softrl_tf import env_ids
 from softrl_tf.envs import GymnasiumPyEnvironment, atari, make_env
 
 import gymnasium
@@ -139,7 +140,7 @@ def cartpole_stacks(num_envs: int) -> list[Stack]:
 
 
 def pong_stacks(num_envs: int) -> list[Stack]:
-    atari.import_ale()
+    env_ids.import_ale()
     make_raw = functools.partial(_raw_atari_env, "ALE/Pong-v5")
     sync, async_ = gymnasium.vector.SyncVectorEnv, gymnasium.vector.AsyncVectorEnv
     make_ours = functools.partial(

@@ -1,7 +1,8 @@
 """The TensorFlow stack check, run before the first module of softrl_tf that needs TensorFlow.
 
 ``import softrl_tf`` itself does not import TensorFlow, so that the TF-free parts
-(:mod:`softrl_tf.results`, the ``--help`` of the command lines) start in a fraction of a second.
+(:mod:`softrl_tf.results`, the configs and presets, the command line's parsing and its answers to
+bad input) start in a fraction of a second.
 Every other subpackage needs TensorFlow, tf_keras, TF-Agents and TensorFlow Probability; when one
 of them cannot be imported, :func:`require_stack` raises an ``ImportError`` that says what to
 install, instead of the bare ``ModuleNotFoundError`` of whichever import happened to come first.
@@ -21,14 +22,23 @@ STACK = ("tensorflow", "tf_keras", "tf_agents", "tensorflow_probability")
 TF_FREE = frozenset(
     {
         "softrl_tf._stack",
+        "softrl_tf.agent_configs",
         "softrl_tf.colab",
         "softrl_tf.config",
+        "softrl_tf.env_ids",
         "softrl_tf.results",
         "softrl_tf.evaluate",
         "softrl_tf.notebook",
+        "softrl_tf.presets",
+        "softrl_tf.training.cli",
+        "softrl_tf.training.faults",
+        "softrl_tf.training.run_dir",
     }
 )
 """Modules (and packages, with everything below them) that import without TensorFlow."""
+TF_FREE_INITS = frozenset({"softrl_tf.training"})
+"""Packages whose ``__init__`` alone imports without TensorFlow (their other modules need it,
+except those in :data:`TF_FREE`)."""
 
 STACK_FIX = (
     "softrl_tf could not import {name} ({error}). Install the stack with "
@@ -49,7 +59,7 @@ def require_stack() -> None:
 
 def needs_stack(fullname: str) -> bool:
     """Whether importing module ``fullname`` (a ``softrl_tf`` submodule) needs the stack."""
-    if not fullname.startswith("softrl_tf."):
+    if not fullname.startswith("softrl_tf.") or fullname in TF_FREE_INITS:
         return False
     return not any(fullname == free or fullname.startswith(free + ".") for free in TF_FREE)
 

@@ -11,7 +11,7 @@ checks single values against a config class's rules (agent constructors use it),
 one rule and one message wherever it is given.
 
 A run is configured by three sections: :class:`TrainConfig` (what to train on, for how long, where
-to write), the agent's own config (each agent module defines it, see ``softrl_tf.agents``) and,
+to write), the agent's own config (:mod:`softrl_tf.agent_configs`) and,
 for replay-based agents, :class:`ReplayConfig`. :class:`RunConfig` bundles them; it is what
 ``softrl_tf.presets.resolve`` returns and what ``config.json`` stores.
 """
@@ -28,6 +28,15 @@ from typing import Any, Literal
 
 __all__ = [
     "Backend",
+    "Backup",
+    "EntropyMode",
+    "Exploration",
+    "LrSchedule",
+    "NstepTargetForm",
+    "Optimizer",
+    "SoftBackup",
+    "TdLoss",
+    "Torso",
     "ConfigError",
     "ReplayConfig",
     "RunConfig",
@@ -161,7 +170,19 @@ def to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+# The choice lists, defined once: config fields take these Literal types, so the command line,
+# the validation, the losses' and networks' own checks and the docs read the same values.
 Backend = Literal["auto", "sync", "async", "parallel", "ale"]
+Torso = Literal["auto", "mlp", "nature_cnn"]
+"""The torsos: ``auto`` (Nature CNN for images, MLP otherwise), ``mlp``, ``nature_cnn``."""
+Optimizer = Literal["rmsprop", "adam"]
+LrSchedule = Literal["constant", "linear"]
+Backup = Literal["max", "logsumexp", "logmeanexp"]
+SoftBackup = Literal["logsumexp", "logmeanexp"]
+NstepTargetForm = Literal["paper", "rewards"]
+EntropyMode = Literal["naive", "proper"]
+TdLoss = Literal["huber", "l2"]
+Exploration = Literal["epsilon", "boltzmann"]
 
 
 @dataclass

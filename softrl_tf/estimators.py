@@ -27,7 +27,8 @@ from softrl_tf._quiet import quiet_stack
 from softrl_tf.config import ConfigError
 from softrl_tf.presets import resolve
 from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
-from softrl_tf.training.loop import Trainer, TrainResult, read_config, write_config
+from softrl_tf.training.loop import Trainer, TrainResult, write_config
+from softrl_tf.training.run_dir import read_config
 
 import numpy as np
 import tensorflow as tf

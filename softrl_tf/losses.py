@@ -57,7 +57,9 @@ All functions work eagerly, under ``tf.function`` and with ``jit_compile=True``.
 
 import math
 import typing
-from typing import Literal, NamedTuple
+from typing import NamedTuple
+
+from softrl_tf.config import Backup, EntropyMode, NstepTargetForm, TdLoss
 
 import tensorflow as tf
 
@@ -77,12 +79,6 @@ __all__ = [
     "soft_value",
 ]
 
-# The choice lists, defined once: the agents' config fields take these Literal types, so the
-# command line, the validation and the losses' own checks read the same values.
-Backup = Literal["max", "logsumexp", "logmeanexp"]
-NstepTargetForm = Literal["paper", "rewards"]
-EntropyMode = Literal["naive", "proper"]
-TdLoss = Literal["huber", "l2"]
 SOFT_Q_BACKUPS = typing.get_args(Backup)
 NSTEP_TARGET_FORMS = typing.get_args(NstepTargetForm)
 ENTROPY_MODES = typing.get_args(EntropyMode)

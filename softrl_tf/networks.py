@@ -31,7 +31,8 @@ from __future__ import annotations
 import math
 import typing
 from collections.abc import Sequence
-from typing import Literal
+
+from softrl_tf.config import Torso
 
 import numpy as np
 import tensorflow as tf
@@ -52,8 +53,6 @@ __all__ = [
     "uniform_log_prior",
 ]
 
-Torso = Literal["auto", "mlp", "nature_cnn"]
-"""The torsos: ``auto`` (Nature CNN for images, MLP otherwise), ``mlp``, ``nature_cnn``."""
 TORSOS = typing.get_args(Torso)
 
 # Smallest square image the Nature CNN accepts: 36 -> 8 (8x8 s4) -> 3 (4x4 s2) -> 1 (3x3 s1).

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from softrl_tf.agents import AGENTS, get_agent_class
+from softrl_tf.agent_configs import AGENT_CONFIGS, agent_config_class
 from softrl_tf.config import (
     ConfigError,
     ReplayConfig,
@@ -36,7 +36,7 @@ from softrl_tf.config import (
 
 logger = logging.getLogger("softrl_tf.presets")
 
-ACTOR_CRITIC_AGENTS = ("a2c", "softq")
+ACTOR_CRITIC_AGENTS = tuple(name for name, c in AGENT_CONFIGS.items() if c.on_policy)
 ATARI_ENV = "PongNoFrameskip-v4"
 
 # CartPole-v1 tuning of the actor-critic agents: the paper's A2C settings (RMSProp, clip 0.5,
@@ -162,9 +162,9 @@ DEFAULT_PRESET = "cartpole"
 
 def section_classes(agent: str) -> dict[str, type]:
     """Section name -> config class of ``agent``'s run: train, agent and (replay agents) replay."""
-    agent_class = get_agent_class(agent)
-    sections = {"train": TrainConfig, "agent": agent_class.config_class}
-    if not agent_class.on_policy:
+    agent_config = agent_config_class(agent)
+    sections = {"train": TrainConfig, "agent": agent_config}
+    if not agent_config.on_policy:
         sections["replay"] = ReplayConfig
     return sections
 
@@ -173,7 +173,7 @@ def agents_using(name: str) -> list[str]:
     """The agents whose run has a setting called ``name``."""
     return sorted(
         agent
-        for agent in AGENTS
+        for agent in AGENT_CONFIGS
         if any(
             name in {f.name for f in dataclasses.fields(c)} for c in section_classes(agent).values()
         )
@@ -220,7 +220,7 @@ def resolve(
     """The run configuration of ``agent``: defaults -> preset -> saved config -> overrides.
 
     Args:
-      agent: a name in ``softrl_tf.agents.AGENTS``.
+      agent: a name in ``softrl_tf.agent_configs.AGENT_CONFIGS``.
       preset: a name in :data:`PRESETS`; ``None`` is :data:`DEFAULT_PRESET`.
       saved: a run's ``config.json`` (``{"train": {...}, "agent": {...}, "replay": {...}}``);
         fields a newer version no longer has are dropped with a log line.

@@ -1,19 +1,28 @@
 """The agents and their registry: ``AGENTS`` maps a name to an agent class, nothing more.
 
 Each agent class carries what the rest of the library needs to know about it: ``config_class``
-(its config dataclass, defined in its own module), ``on_policy``, ``from_config(config,
+(its config dataclass, from the TensorFlow-free :mod:`softrl_tf.agent_configs`, whose
+``AGENT_CONFIGS`` holds the same names), ``on_policy``, ``from_config(config,
 time_step_spec, action_spec, total_updates=...)`` and ``export_network()``. Tuned settings live in
 ``softrl_tf.presets``.
 """
 
 from __future__ import annotations
 
-from softrl_tf.agents.a2c import A2CAgent, A2CConfig
-from softrl_tf.agents.actor_critic import ActorCriticAgent, ActorCriticConfig
-from softrl_tf.agents.base import AgentConfig, KerasTrainStepAgent, make_optimizer
-from softrl_tf.agents.soft_dqn import DQNAgent, DQNConfig, SoftDQNAgent, SoftDQNConfig
-from softrl_tf.agents.soft_q import SoftQAgent, SoftQConfig
-from softrl_tf.config import ConfigError
+from softrl_tf.agent_configs import (
+    A2CConfig,
+    ActorCriticConfig,
+    AgentConfig,
+    DQNConfig,
+    SoftDQNConfig,
+    SoftQConfig,
+    agent_config_class,
+)
+from softrl_tf.agents.a2c import A2CAgent
+from softrl_tf.agents.actor_critic import ActorCriticAgent
+from softrl_tf.agents.base import KerasTrainStepAgent, make_optimizer
+from softrl_tf.agents.soft_dqn import DQNAgent, SoftDQNAgent
+from softrl_tf.agents.soft_q import SoftQAgent
 
 AGENTS: dict[str, type[KerasTrainStepAgent]] = {
     "a2c": A2CAgent,
@@ -25,12 +34,8 @@ AGENTS: dict[str, type[KerasTrainStepAgent]] = {
 
 def get_agent_class(name: str) -> type[KerasTrainStepAgent]:
     """The agent class registered as ``name``; a one-sentence ``ConfigError`` otherwise."""
-    try:
-        return AGENTS[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown agent {name!r}; valid agents: {', '.join(sorted(AGENTS))}."
-        ) from None
+    agent_config_class(name)  # the names' one home, and the one message for an unknown name
+    return AGENTS[name]
 
 
 def build_agent(name: str, config, time_step_spec, action_spec, *, total_updates: int):

@@ -11,24 +11,13 @@ equivalence diagnostic come from :mod:`softrl_tf.agents.actor_critic`; only the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from softrl_tf import losses
-from softrl_tf.agents.actor_critic import ActorCriticAgent, ActorCriticConfig
+from softrl_tf.agent_configs import A2CConfig
+from softrl_tf.agents.actor_critic import ActorCriticAgent
 from softrl_tf.agents.base import LossInfo, masked_mean
-from softrl_tf.config import NONNEGATIVE, check, setting
+from softrl_tf.config import check
 
 import tensorflow as tf
-
-
-@dataclass
-class A2CConfig(ActorCriticConfig):
-    """Entropy-regularised A2C (docs/theory.md §5; paper §6.1)."""
-
-    entropy_mode: losses.EntropyMode = setting(
-        "proper", "naive: entropy bonus only; proper: -tau*KL inside the returns as well."
-    )
-    value_coef: float = setting(0.5, "Value-loss coefficient c.", NONNEGATIVE)
 
 
 class A2CAgent(ActorCriticAgent):

@@ -18,49 +18,21 @@ bootstrap of a truncated episode; a terminated one has discount 0 at the step be
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 from softrl_tf import diagnostics
+from softrl_tf.agent_configs import ActorCriticConfig, parse_prior
 from softrl_tf.agents.base import (
-    AgentConfig,
     KerasTrainStepAgent,
     make_optimizer,
     time_major,
     unpack_segment,
 )
-from softrl_tf.config import POSITIVE, UNIT_INTERVAL, ConfigError, check, int_in, setting
+from softrl_tf.config import ConfigError, check
 from softrl_tf.networks import ActorCriticNetwork
 from softrl_tf.policies import BoltzmannPolicy
 
 import numpy as np
 import tensorflow as tf
 from tf_agents.policies import greedy_policy
-
-
-def _parse_prior(text: str) -> tuple[float, ...] | None:
-    """``"uniform"``/``"counting"`` -> None; ``"0.5,0.25,0.25"`` -> probabilities (unnormalised
-    input is refused)."""
-    if text in ("uniform", "counting"):
-        return None
-    values = tuple(float(part) for part in str(text).split(","))
-    if not all(math.isfinite(v) and v >= 0 for v in values) or abs(sum(values) - 1) > 1e-6:
-        raise ValueError(text)
-    return values
-
-
-def _is_prior(text) -> bool:
-    try:
-        _parse_prior(text)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-_PRIOR_RULE = (
-    _is_prior,
-    "uniform, counting, or comma-separated action probabilities summing to 1",
-)
 
 
 def log_prior_of(prior: str, num_actions: int) -> np.ndarray | None:
@@ -75,7 +47,7 @@ def log_prior_of(prior: str, num_actions: int) -> np.ndarray | None:
         return None
     if prior == "counting":
         return np.zeros([num_actions], np.float32)
-    probabilities = _parse_prior(prior)
+    probabilities = parse_prior(prior)
     if len(probabilities) != num_actions:
         raise ConfigError(
             f"--prior (prior) has {len(probabilities)} probabilities but the environment has "
@@ -83,27 +55,6 @@ def log_prior_of(prior: str, num_actions: int) -> np.ndarray | None:
         )
     with np.errstate(divide="ignore"):
         return np.log(np.asarray(probabilities, np.float32))
-
-
-@dataclass
-class ActorCriticConfig(AgentConfig):
-    """Settings of both actor-critic agents (a2c, softq) beyond the network and optimiser."""
-
-    tau: float = setting(
-        0.01, "Temperature: the entropy / KL coefficient (also inside the returns).", POSITIVE
-    )
-    gamma: float = setting(0.99, "Discount.", UNIT_INTERVAL)
-    n_steps: int = setting(
-        5,
-        "Transitions per environment per update (segment length).",
-        int_in(1, 10_000, "a segment is held in memory and trained on as one batch"),
-    )
-    prior: str = setting(
-        "uniform",
-        "Reference policy of the KL penalty: uniform | counting (entropy bonus) | "
-        "action probabilities such as 0.5,0.25,0.25.",
-        _PRIOR_RULE,
-    )
 
 
 class ActorCriticAgent(KerasTrainStepAgent):
@@ -123,7 +74,6 @@ class ActorCriticAgent(KerasTrainStepAgent):
     """
 
     config_class = ActorCriticConfig
-    on_policy = True
 
     def __init__(
         self,

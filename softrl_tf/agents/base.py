@@ -7,61 +7,24 @@ train-step counter, a dict of metrics). Subclasses implement ``_loss`` only: unp
 networks, call ``softrl_tf.losses``.
 
 Each agent class also says how it is configured and built: ``config_class`` (a dataclass deriving
-from :class:`AgentConfig`, defined in the agent's own module, holding only what that agent uses),
-``on_policy``, ``from_config(config, time_step_spec, action_spec, total_updates)`` and
-``export_network()``. The registry (``softrl_tf.agents.AGENTS``) maps names to these classes.
+from :class:`AgentConfig`, defined in :mod:`softrl_tf.agent_configs`, holding only what that agent
+uses), ``on_policy`` (read from the config class), ``from_config(config, time_step_spec,
+action_spec, total_updates)`` and ``export_network()``. The registry
+(``softrl_tf.agents.AGENTS``) maps names to these classes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, Literal, NamedTuple
+from typing import ClassVar, NamedTuple
 
-from softrl_tf import networks
-from softrl_tf.config import NONNEGATIVE, POSITIVE, check, setting
+from softrl_tf.agent_configs import AgentConfig
+from softrl_tf.config import check
 
 import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.trajectories import time_step as ts
 
 LossInfo = tf_agent.LossInfo
-
-Optimizer = Literal["rmsprop", "adam"]
-LrSchedule = Literal["constant", "linear"]
-
-_LAYER_SIZES = (
-    lambda v: len(v) >= 1 and all(isinstance(h, int) and h >= 1 for h in v),
-    "positive integer layer sizes such as 64,64",
-)
-_RHO = (lambda v: 0 <= v < 1, "a number in [0, 1)")
-
-
-@dataclass
-class AgentConfig:
-    """Network and optimiser settings that every agent uses."""
-
-    torso: networks.Torso = setting(
-        "auto", "Network torso (auto: Nature CNN for images, MLP otherwise)."
-    )
-    hidden_sizes: tuple[int, ...] = setting((64, 64), "MLP torso layer sizes.", _LAYER_SIZES)
-    activation: str = setting("tanh", "MLP activation (a tf.keras activation name).")
-    optimizer: Optimizer = setting("rmsprop", "Optimiser.")
-    learning_rate: float = setting(7e-4, "Initial learning rate.", POSITIVE)
-    lr_schedule: LrSchedule = setting(
-        "constant", "Learning-rate schedule (linear: to 0 at the end of training)."
-    )
-    optimizer_epsilon: float = setting(1e-5, "Optimiser epsilon (RMSProp / Adam).", POSITIVE)
-    rmsprop_rho: float = setting(0.99, "RMSProp decay.", _RHO)
-    max_grad_norm: float = setting(
-        0.5, "Global gradient-norm clip; 0 disables clipping.", NONNEGATIVE
-    )
-
-    def network_kwargs(self) -> dict:
-        """Keyword arguments of ``softrl_tf.networks``' torsos."""
-        return dict(
-            torso=self.torso, hidden_sizes=tuple(self.hidden_sizes), activation=self.activation
-        )
-
 
 def make_optimizer(config: AgentConfig, total_updates: int):
     """The ``tf_keras`` optimiser of a config; ``lr_schedule="linear"`` decays to 0 at the end."""
@@ -137,12 +100,16 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
     variables the optimizer updates. Without ``train_step_counter`` the agent makes its own int64
     counter (not the global step).
 
-    Class attributes a concrete agent sets: ``config_class`` (its config dataclass) and
-    ``on_policy`` (whether it trains on fresh segments or on replay).
+    A concrete agent sets ``config_class`` (its config dataclass); ``on_policy`` (whether it trains
+    on fresh segments or on replay) is taken from that class.
     """
 
     config_class: ClassVar[type] = AgentConfig
     on_policy: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.on_policy = cls.config_class.on_policy  # one home: the config class says it
 
     @classmethod
     def require_config(cls, config) -> None:

@@ -18,12 +18,10 @@ states) or rewards only (``"rewards"``), then the soft backup. Experience is a `
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 from softrl_tf import losses
+from softrl_tf.agent_configs import DQNConfig, SoftDQNConfig
 from softrl_tf.agents.base import (
-    AgentConfig,
     KerasTrainStepAgent,
     LossInfo,
     make_optimizer,
@@ -31,67 +29,13 @@ from softrl_tf.agents.base import (
     time_major,
     unpack_segment,
 )
-from softrl_tf.config import INT_POSITIVE, POSITIVE, UNIT_INTERVAL, check, int_in, setting
+from softrl_tf.config import check
 from softrl_tf.networks import QNetwork
 from softrl_tf.policies import BoltzmannPolicy
 
 import tensorflow as tf
 from tf_agents.policies import epsilon_greedy_policy, greedy_policy, q_policy
 from tf_agents.utils import common
-
-SoftBackup = Literal["logsumexp", "logmeanexp"]
-Exploration = Literal["epsilon", "boltzmann"]
-_POLYAK = (lambda v: POSITIVE[0](v) and v <= 1, "a number in (0, 1]")
-
-
-@dataclass
-class DQNConfig(AgentConfig):
-    """DQN with a target network and replay (paper §6.2): the hard-max case of soft DQN.
-
-    The replay itself (capacity, batch size, update ratio) is configured by
-    :class:`softrl_tf.config.ReplayConfig`, which the off-policy training loop reads.
-    """
-
-    gamma: float = setting(0.99, "Discount.", UNIT_INTERVAL)
-    n_steps: int = setting(
-        1,
-        "Reward steps before the bootstrap (1: DQN; 5: the paper's n-step variant).",
-        int_in(1, 10_000, "every replay sample is a sequence of n_steps + 1 transitions"),
-    )
-    double_q: bool = setting(
-        False, "Select with the online network, evaluate with the target network."
-    )
-    loss: losses.TdLoss = setting("huber", "TD loss.")
-    epsilon_start: float = setting(1.0, "Initial epsilon.", UNIT_INTERVAL)
-    epsilon_end: float = setting(0.05, "Final epsilon.", UNIT_INTERVAL)
-    epsilon_decay_fraction: float = setting(
-        0.1, "Fraction of the updates over which epsilon decays linearly.", UNIT_INTERVAL
-    )
-    target_update_period: int = setting(
-        500, "Updates between target-network updates.", INT_POSITIVE
-    )
-    target_update_tau: float = setting(
-        1.0, "Target update rate: 1 copies, < 1 is Polyak averaging.", _POLYAK
-    )
-
-
-@dataclass
-class SoftDQNConfig(DQNConfig):
-    """Soft 1-step / n-step Q-learning with a target network and replay (docs/theory.md §4, §8)."""
-
-    tau: float = setting(0.1, "Temperature of the soft backup (the paper's 0.1).", POSITIVE)
-    backup: SoftBackup = setting(
-        "logsumexp",
-        "Soft backup of the next state's values: logsumexp (entropy bonus) | logmeanexp (KL to "
-        "the uniform policy).",
-    )
-    exploration: Exploration = setting(
-        "epsilon", "epsilon: epsilon-greedy, as in the paper; boltzmann: sample exp(Q/tau)."
-    )
-    nstep_target: losses.NstepTargetForm = setting(
-        "paper",
-        "n-step target: paper (-tau*KL at every intermediate step) | rewards (rewards only).",
-    )
 
 
 def linear_epsilon(counter: tf.Variable, start: float, end: float, decay_updates: int) -> Callable:
@@ -133,7 +77,6 @@ class SoftDQNAgent(KerasTrainStepAgent):
     """
 
     config_class = SoftDQNConfig
-    on_policy = False
 
     def __init__(
         self,

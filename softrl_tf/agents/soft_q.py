@@ -13,35 +13,12 @@ from :mod:`softrl_tf.agents.actor_critic`, which it shares with A2C as a sibling
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from softrl_tf import losses
-from softrl_tf.agents.actor_critic import ActorCriticAgent, ActorCriticConfig
+from softrl_tf.agent_configs import SoftQConfig
+from softrl_tf.agents.actor_critic import ActorCriticAgent
 from softrl_tf.agents.base import LossInfo, masked_mean
-from softrl_tf.config import NONNEGATIVE, POSITIVE, check, setting
+from softrl_tf.config import check
 from softrl_tf.networks import SoftQNetwork
-
-_OPTIONAL_POSITIVE = (
-    lambda v: v is None or POSITIVE[0](v),
-    "a finite number > 0, or none for 1/tau",
-)
-
-
-@dataclass
-class SoftQConfig(ActorCriticConfig):
-    """Soft n-step Q-learning on Q = V + tau log(pi/prior) (docs/theory.md §6, §9)."""
-
-    value_scale: float = setting(
-        0.5, "Gradient scale c of the value stream (the paper's 0.5).", NONNEGATIVE
-    )
-    advantage_scale: float | None = setting(
-        None,
-        "Gradient scale of the advantage stream; none means 1/tau (the paper's choice).",
-        _OPTIONAL_POSITIVE,
-    )
-    scale_streams: bool = setting(
-        True, "Scale stream gradients; false gives plain soft n-step Q-learning."
-    )
 
 
 class SoftQAgent(ActorCriticAgent):

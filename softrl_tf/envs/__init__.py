@@ -8,7 +8,6 @@ an id as it is, a constructor as ``"callable:<module>.<name>"``.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import logging
 import operator
@@ -17,6 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from softrl_tf.config import Backend
+from softrl_tf.env_ids import (
+    CONSTRUCTOR_PREFIX,
+    callable_name,
+    describe_env,
+    described_constructor,
+    is_atari_spec,
+    registered_spec,
+)
 from softrl_tf.envs import atari
 from softrl_tf.envs.atari import AtariOptions, AtariVectorPyEnvironment
 from softrl_tf.envs.gymnasium_env import (
@@ -33,11 +40,6 @@ from softrl_tf.envs.gymnasium_env import (
 import gymnasium
 
 logger = logging.getLogger("softrl_tf.envs")
-
-MINATAR_PREFIX = "MinAtar/"
-MINATAR_EXTRA_FIX = 'pip install "softrl_tf[minatar]"'
-CONSTRUCTOR_PREFIX = "callable:"
-"""How :func:`describe_env` marks an environment constructor, which a description cannot rebuild."""
 
 BACKENDS = typing.get_args(Backend)  # the one list: softrl_tf.config.Backend
 """Backends of :func:`make_env`:
@@ -64,44 +66,6 @@ __all__ = [
     "describe_env",
     "make_env",
 ]
-
-
-def describe_env(env: str | Callable[[], Any]) -> str:
-    """A readable, JSON-ready name of ``env`` (what ``config.json`` records).
-
-    Args:
-      env: a gymnasium id, or a callable returning an environment.
-
-    Returns:
-      An id unchanged; for a callable, :data:`CONSTRUCTOR_PREFIX` followed by its module-qualified
-      name (``"callable:mypkg.make_line_world"``), a ``functools.partial`` written out with that
-      name (``"callable:functools.partial(mypkg.make_line_world, 5, size=3)"``), or for another
-      callable object ``"callable:<mypkg.LineWorldFactory instance>"``.
-    """
-    if isinstance(env, str):
-        return env
-    return CONSTRUCTOR_PREFIX + _callable_name(env)
-
-
-def described_constructor(env: Any) -> str | None:
-    """The constructor's name in a :func:`describe_env` description; ``None`` for anything else
-    (an id, a callable)."""
-    if isinstance(env, str) and env.startswith(CONSTRUCTOR_PREFIX):
-        return env[len(CONSTRUCTOR_PREFIX) :]
-    return None
-
-
-def _callable_name(obj: Any) -> str:
-    if isinstance(obj, functools.partial):
-        parts = [_callable_name(obj.func), *map(repr, obj.args)]
-        parts += [f"{k}={v!r}" for k, v in obj.keywords.items()]
-        return f"functools.partial({', '.join(parts)})"
-    qualname = getattr(obj, "__qualname__", None)
-    if isinstance(qualname, str):  # functions, classes, bound methods
-        module = getattr(obj, "__module__", None)
-        return f"{module}.{qualname}" if module else qualname
-    kind = type(obj)
-    return f"<{kind.__module__}.{kind.__qualname__} instance>"
 
 
 def make_env(
@@ -166,8 +130,8 @@ def make_env(
             f"{env_id!r} describes an environment constructor, not an environment id: pass the "
             f"constructor itself (env_id={described}) from Python."
         )
-    spec = _registered_spec(env_id)
-    if atari.is_atari_spec(spec):
+    spec = registered_spec(env_id)
+    if is_atari_spec(spec):
         # spec.id drops a "module:" prefix: the module is imported, and the Atari code parses ids.
         return _make_atari(spec.id, num_envs, backend, seed, options)
     if backend == "ale":
@@ -203,79 +167,6 @@ def _chosen(backend: str, auto_choice: str, env_id: Any, why: str) -> str:
         return auto_choice
     logger.debug("make_env(%r): backend %r", env_id, backend)
     return backend
-
-
-def _registered_spec(env_id: str) -> gymnasium.envs.registration.EnvSpec:
-    """The registry entry of ``env_id``; ValueError naming close ids when there is none."""
-    if ":" in env_id:
-        return _module_id_spec(env_id)
-    if env_id.startswith(MINATAR_PREFIX) and env_id not in gymnasium.registry:
-        _register_minatar(env_id)
-    if atari.looks_like_atari_id(env_id):
-        atari.import_ale(env_id)  # registers the ALE ids, or says how to install ale-py
-    else:
-        try:  # register the Atari ids too, so that they can be suggested
-            atari.import_ale(env_id)
-        except ValueError:
-            pass
-    spec = gymnasium.registry.get(env_id)
-    if spec is None:
-        raise ValueError(f"Unknown environment id {env_id!r}: {_close_ids_hint(env_id)}")
-    return spec
-
-
-def _close_ids_hint(name: str) -> str:
-    close = difflib.get_close_matches(name, list(gymnasium.registry), n=3, cutoff=0.6)
-    if close:
-        return f"did you mean {' or '.join(map(repr, close))}?"
-    return "see gymnasium.pprint_registry() for the registered ids."
-
-
-def _module_id_spec(env_id: str) -> gymnasium.envs.registration.EnvSpec:
-    """The registry entry of a ``"module:EnvId"`` id, found by ``gymnasium.make``'s own lookup
-    (it imports the module, which registers the id); ValueError in one sentence otherwise."""
-    module, _, name = env_id.partition(":")
-    if not module or not name or ":" in name:
-        raise ValueError(
-            f"Malformed environment id {env_id!r}: write a module to import and a registered id "
-            "separated by one colon, such as 'mypkg.envs:LineWorld-v0'."
-        )
-    try:
-        # The lookup gymnasium.make runs on a string id; private, but it is the one that makes
-        # make_env accept exactly the "module:EnvId" ids that gymnasium.make accepts.
-        return gymnasium.envs.registration._find_spec(env_id)
-    except ImportError as error:
-        reason = error.__cause__ if isinstance(error.__cause__, ImportError) else error
-        raise ValueError(
-            f"Environment id {env_id!r} names the module {module!r}, which cannot be imported "
-            f"({reason}): install it or put it on sys.path."
-        ) from None
-    except gymnasium.error.Error:
-        raise ValueError(
-            f"Unknown environment id {env_id!r}: importing {module!r} did not register {name!r}; "
-            f"{_close_ids_hint(name)}"
-        ) from None
-
-
-def _register_minatar(env_id: str) -> None:
-    """Registers MinAtar's gymnasium ids (``MinAtar/<Game>-v0``, ``-v1``: full and minimal action
-    sets), keeping any ``MinAtar/`` id registered before (e.g. with a custom entry point).
-
-    Raises:
-      ValueError: when the minatar package is not installed, saying how to install it.
-    """
-    try:
-        from minatar import gym as minatar_gym
-    except ImportError as error:
-        raise ValueError(
-            f"{env_id!r} is a MinAtar game, which needs minatar, which is not installed ({error}): "
-            f"install the minatar extra with `{MINATAR_EXTRA_FIX}`."
-        ) from None
-    kept = {k: spec for k, spec in gymnasium.registry.items() if k.startswith(MINATAR_PREFIX)}
-    for k in kept:  # re-registering would warn and replace them
-        del gymnasium.registry[k]
-    minatar_gym.register_envs()
-    gymnasium.registry.update(kept)
 
 
 def _make_atari(env_id, num_envs, backend, seed, options) -> BatchedEnvironment:
@@ -316,7 +207,7 @@ def _make_atari(env_id, num_envs, backend, seed, options) -> BatchedEnvironment:
 
 
 def _make_from_constructor(constructor, num_envs, backend, seed, options) -> BatchedEnvironment:
-    name = _callable_name(constructor)
+    name = callable_name(constructor)
     reward_clipping = options.pop("reward_clipping", False)
     if options:
         raise ValueError(

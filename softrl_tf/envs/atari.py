@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from typing import Any
 
+from softrl_tf.env_ids import import_ale
 from softrl_tf.envs.gymnasium_env import GymnasiumVectorPyEnvironment
 
 import gymnasium
@@ -48,58 +48,6 @@ try:  # opencv-python-headless comes with the atari extra; numpy is the slower f
     import cv2
 except ImportError:  # pragma: no cover - exercised only without the atari extra
     cv2 = None
-
-ATARI_EXTRA_FIX = 'pip install "softrl_tf[atari]"'
-_ATARI_ID = re.compile(r"^(ALE/[A-Za-z0-9]+-v\d+|[A-Z][A-Za-z0-9]*NoFrameskip-v\d+)$")
-# "<Game>-v0" / "<Game>-v4" have the form of any gymnasium id (CartPole-v1), so without ale-py
-# they are recognised by the game's name: the games that ale-py registers with these versions.
-_LEGACY_ATARI_ID = re.compile(r"^([A-Z][A-Za-z0-9]*)-v[04]$")
-_LEGACY_ATARI_GAMES = frozenset(
-    """Adventure AirRaid Alien Amidar Assault Asterix Asteroids Atlantis BankHeist BattleZone
-    BeamRider Berzerk Bowling Boxing Breakout Carnival Centipede ChopperCommand CrazyClimber
-    Defender DemonAttack DoubleDunk ElevatorAction Enduro FishingDerby Freeway Frostbite Gopher
-    Gravitar Hero IceHockey Jamesbond JourneyEscape Kangaroo Krull KungFuMaster MontezumaRevenge
-    MsPacman NameThisGame Phoenix Pitfall Pong Pooyan PrivateEye Qbert Riverraid RoadRunner
-    Robotank Seaquest Skiing Solaris SpaceInvaders StarGunner Tennis TimePilot Tutankham UpNDown
-    Venture VideoPinball WizardOfWor YarsRevenge Zaxxon""".split()
-)
-_ATARI_ENTRY_POINT = "ale_py.env:AtariEnv"
-
-
-def looks_like_atari_id(env_id: str) -> bool:
-    """Whether ``env_id`` is an Atari id (``ALE/<Game>-v5``, ``<Game>NoFrameskip-v4``,
-    ``<Game>-v4`` or ``-v0`` of an ALE game).
-
-    Works without ale-py, so that a missing extra can be reported as such.
-    """
-    if _ATARI_ID.match(env_id):
-        return True
-    legacy = _LEGACY_ATARI_ID.match(env_id)
-    return bool(legacy) and legacy.group(1) in _LEGACY_ATARI_GAMES
-
-
-def is_atari_spec(spec: gymnasium.envs.registration.EnvSpec) -> bool:
-    """Whether a registered gymnasium env is an ale-py Atari game."""
-    return spec.entry_point == _ATARI_ENTRY_POINT
-
-
-def import_ale(env_id: str | None = None):
-    """Imports ale-py and registers its environments with gymnasium.
-
-    Raises:
-      ValueError: when ale-py is not installed, saying how to install it.
-    """
-    try:
-        import ale_py
-    except ImportError as error:
-        what = f"{env_id!r} is an Atari game, which needs" if env_id else "Atari games need"
-        raise ValueError(
-            f"{what} ale-py, which is not installed ({error}): install the atari extra with "
-            f"`{ATARI_EXTRA_FIX}`."
-        ) from None
-    gymnasium.register_envs(ale_py)
-    return ale_py
-
 
 @dataclasses.dataclass(frozen=True)
 class AtariOptions:

@@ -88,12 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["scripts/experiment.py", *(sys.argv[1:] if argv is None else argv)])
     try:
         if args.command == "list":
-            for name, experiment in registry.EXPERIMENTS.items():
+            listed = {**registry.EXPERIMENTS, **registry.LARGE_EXPERIMENTS}
+            for name, experiment in listed.items():
                 if experiment.kind == "numeric":
                     print(f"{name}: {experiment.title} (numeric, seeds {experiment.seeds})")
                     continue
                 runs = experiment.runs()
-                print(f"{name}: {experiment.title} ({len(runs)} runs)")
+                large = name in registry.LARGE_EXPERIMENTS
+                by_name = ", by name only: not in 'all'" if large else ""
+                print(f"{name}: {experiment.title} ({len(runs)} runs{by_name})")
                 for spec in runs:
                     print(f"  {spec.name}: {spec.agent}, {spec.total_steps:,} steps")
             return 0

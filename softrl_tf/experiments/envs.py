@@ -20,10 +20,11 @@ registered first are kept by ``make_env``.
 
 from __future__ import annotations
 
+from softrl_tf.env_ids import MINATAR_PREFIX
+
 import gymnasium
 import numpy as np
 
-MINATAR_PREFIX = "MinAtar/"
 MINATAR_GAMES = {
     "Asterix": "asterix",
     "Breakout": "breakout",

@@ -45,9 +45,9 @@ from dataclasses import asdict, dataclass
 
 from softrl_tf.experiments.specs import RunSpec, TrainingExperiment
 from softrl_tf.results.metrics import METRICS_CSV
+from softrl_tf.training.run_dir import CONFIG_JSON
 
 RUN_JSON = "run.json"
-CONFIG_JSON = "config.json"
 CHECKPOINTS = "checkpoints"
 WORKER_LOG = "worker.log"
 # Config fields that do not change what a run computes.

@@ -36,9 +36,9 @@ from softrl_tf.results.metrics import (
     read_metrics,
 )
 from softrl_tf.results.stats import BAND, MAX_POINTS, AggregationError
+from softrl_tf.training.run_dir import CONFIG_JSON
 
 PROG = "softrl-plot"
-CONFIG_JSON = "config.json"
 
 
 class PlotError(Exception):

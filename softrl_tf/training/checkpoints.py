@@ -14,6 +14,7 @@ import shutil
 
 from softrl_tf.config import ConfigError
 from softrl_tf.training.faults import RunFault
+from softrl_tf.training.run_dir import checkpoint_dir
 
 import numpy as np
 import tensorflow as tf
@@ -21,54 +22,9 @@ import tensorflow as tf
 RETURN_WINDOW = 100
 
 
-def checkpoint_dir(root_dir: str) -> str:
-    """Where a run keeps its checkpoints: ``<root_dir>/checkpoints``."""
-    return os.path.join(root_dir, "checkpoints")
-
-
 def latest_checkpoint(root_dir: str) -> str | None:
     """The latest checkpoint's path prefix in ``root_dir``, or ``None``."""
     return tf.train.latest_checkpoint(checkpoint_dir(root_dir))
-
-
-RUN_FILES = ("checkpoints", "saved_model", "policy", "metrics.csv", "config.json")
-"""What a run writes in its directory (with ``events.out.tfevents.*``)."""
-
-
-def holds_run(root_dir: str) -> bool:
-    """Whether ``root_dir`` holds a run: a checkpoint directory with anything in it."""
-    directory = checkpoint_dir(root_dir)
-    return os.path.isdir(directory) and bool(os.listdir(directory))
-
-
-def clear_run(root_dir: str) -> None:
-    """Removes what a previous run wrote in ``root_dir`` (:data:`RUN_FILES`, event files), and
-    nothing else."""
-    if not os.path.isdir(root_dir):
-        return
-    for name in RUN_FILES:
-        path = os.path.join(root_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
-    for name in os.listdir(root_dir):
-        if name.startswith("events.out.tfevents."):
-            os.remove(os.path.join(root_dir, name))
-
-
-def check_writable(root_dir: str) -> None:
-    """Raises a one-sentence ``ConfigError`` when ``root_dir`` cannot be created or written."""
-    try:
-        os.makedirs(root_dir, exist_ok=True)
-        probe = os.path.join(root_dir, ".write-test")
-        with open(probe, "w", encoding="utf-8") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as error:
-        raise ConfigError(
-            f"--root-dir {root_dir!r} is not writable ({error.strerror}): choose another directory."
-        ) from None
 
 
 class CheckpointMismatchError(ConfigError):

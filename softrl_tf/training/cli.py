@@ -8,6 +8,11 @@ default. Values resolve through :func:`softrl_tf.presets.resolve`: the defaults,
 (``--preset``), the saved ``config.json`` of the run (with ``--resume``), the flags given. A flag
 that the chosen agent does not use is refused, naming the agents that use it.
 
+Bad input is answered before TensorFlow loads (this module, the configs, the presets, the
+environment-id lookup and the run-directory checks import without it): one sentence in well under
+a second, with none of TensorFlow's start-up lines in front of it. TensorFlow is imported once the
+input has passed every check that needs no TensorFlow.
+
 Exit status: 0 done; 2 bad input, parse errors included (one sentence on stderr, no traceback,
 nothing written); 1 a fault (:class:`~softrl_tf.training.faults.RunFault`: non-finite loss, a
 damaged checkpoint, a failed checkpoint write, a dead environment worker), one sentence naming
@@ -27,8 +32,9 @@ import threading
 import typing
 import warnings
 
-from softrl_tf.agents import AGENTS, get_agent_class
+from softrl_tf.agent_configs import AGENT_CONFIGS, agent_config_class
 from softrl_tf.config import ConfigError, RunConfig, choices, flag
+from softrl_tf.env_ids import described_constructor, registered_spec
 from softrl_tf.presets import (
     PRESETS,
     agents_using,
@@ -38,15 +44,7 @@ from softrl_tf.presets import (
     section_classes,
 )
 from softrl_tf.training.faults import RunFault
-from softrl_tf.training.loop import (
-    TrainingInterrupted,
-    checkpoint_dir,
-    read_config,
-    train,
-)
-
-import tf_keras
-from absl import logging as absl_logging
+from softrl_tf.training.run_dir import check_root_dir, checkpoint_dir, read_config
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -154,7 +152,9 @@ def build_parser(agent: str = DEFAULT_AGENT, preset: str | None = None) -> argpa
         ),
     )
     parser.add_argument(
-        "--agent", default=DEFAULT_AGENT, help=f"Agent to train: {' | '.join(sorted(AGENTS))}."
+        "--agent",
+        default=DEFAULT_AGENT,
+        help=f"Agent to train: {' | '.join(sorted(AGENT_CONFIGS))}.",
     )
     parser.add_argument(
         "--preset",
@@ -202,7 +202,7 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
     pre.add_argument("--agent", default=DEFAULT_AGENT)
     pre.add_argument("--preset", default=None)
     known, _ = pre.parse_known_args(argv)
-    get_agent_class(known.agent)  # an unknown agent: one sentence listing the valid ones
+    agent_config_class(known.agent)  # an unknown agent: one sentence listing the valid ones
     preset_values(known.agent, known.preset)  # an unknown preset: likewise
     _refuse_other_agents_flags(known.agent, argv)
     args = build_parser(known.agent, known.preset).parse_args(argv)
@@ -227,8 +227,29 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
     return resolve(args.agent, args.preset, saved, given), args
 
 
+def check_before_tensorflow(run: RunConfig, args: argparse.Namespace) -> None:
+    """The checks of a run's input that need no TensorFlow: the environment id (registered, or
+    close ids suggested) and the root directory (see
+    :func:`softrl_tf.training.run_dir.check_root_dir`). The trainer repeats them; here they answer
+    bad input before TensorFlow's start-up, in under a second.
+
+    Raises:
+      ConfigError: an unknown environment id, a root directory the run cannot use.
+    """
+    env = run.train.env
+    if isinstance(env, str) and described_constructor(env) is None:
+        try:
+            registered_spec(env)
+        except ValueError as error:  # the lookup's messages name the input and the fix
+            raise ConfigError(f"--env: {error}") from None
+    if run.train.root_dir is not None:
+        check_root_dir(run.train.root_dir, resume=args.resume, overwrite=args.overwrite)
+
+
 def _quiet_logging() -> None:
     """softrl_tf's own messages at INFO; TensorFlow's and absl's export chatter only on errors."""
+    from absl import logging as absl_logging
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("softrl_tf").setLevel(logging.INFO)
     absl_logging.set_verbosity(absl_logging.ERROR)
@@ -310,10 +331,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    _quiet_logging()
-    try:
+    try:  # bad input is answered here, before TensorFlow loads
         run, args = parse_configs(argv)
-        config = run.train
+        check_before_tensorflow(run, args)
+    except ConfigError as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from softrl_tf.training.loop import TrainingInterrupted, train
+
+    import tf_keras
+
+    _quiet_logging()
+    config = run.train
+    try:
         with _HeldLogs() as held:
             begin = tf_keras.callbacks.LambdaCallback(on_train_begin=held.show)
             result = train(run, resume=args.resume, overwrite=args.overwrite, callbacks=[begin])

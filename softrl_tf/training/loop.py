@@ -32,10 +32,6 @@ from softrl_tf.training.checkpoints import (
     RETURN_WINDOW,
     Checkpointer,
     RunState,
-    check_writable,
-    checkpoint_dir,
-    clear_run,
-    holds_run,
     latest_checkpoint,
 )
 from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
@@ -48,6 +44,7 @@ from softrl_tf.training.keras_model import (
     RunCallback,
 )
 from softrl_tf.training.logging import MetricsLogger
+from softrl_tf.training.run_dir import CONFIG_JSON, check_root_dir, checkpoint_dir, clear_run
 from softrl_tf.training.signals import StopSignals
 
 import numpy as np
@@ -62,8 +59,6 @@ __all__ = [
     "Trainer",
     "TrainingInterrupted",
     "WorkerDiedError",
-    "checkpoint_dir",
-    "read_config",
     "seed_everything",
     "train",
     "write_config",
@@ -184,9 +179,6 @@ def _described(run: RunConfig) -> RunConfig:
     return dataclasses.replace(run, train=train)
 
 
-CONFIG_JSON = "config.json"
-
-
 def write_config(run: RunConfig, directory: str) -> None:
     """Writes ``directory/config.json`` atomically: serialised first, then a temporary file moved
     over the old one, so that a failure leaves the previous file (or none), never a truncated
@@ -201,23 +193,6 @@ def write_config(run: RunConfig, directory: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-def read_config(directory: str) -> dict | None:
-    """``directory/config.json`` as ``{section: {field: value}}``, or ``None`` without one.
-
-    Raises:
-      ConfigError: the file exists but is not a JSON object of sections.
-    """
-    path = os.path.join(directory, CONFIG_JSON)
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
-        return {name: dict(section) for name, section in saved.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ConfigError(f"{path} is unreadable ({error}).") from None
 
 
 def _refuse_constructor_description(cfg: TrainConfig, resume: bool) -> None:
@@ -283,14 +258,9 @@ class Trainer:
         if resume and overwrite:
             raise ConfigError("--resume and --overwrite contradict each other: give one of them.")
         if root is not None:
+            check_root_dir(root, resume=resume, overwrite=overwrite)
             if overwrite:
                 clear_run(root)
-            elif not resume and holds_run(root):
-                raise ConfigError(
-                    f"--root-dir {root!r} already holds a run: pass --resume to continue it or "
-                    "--overwrite to start over."
-                )
-            check_writable(root)
         if resume and (root is None or latest_checkpoint(root) is None):
             raise ConfigError(
                 f"--resume: there is no checkpoint in {checkpoint_dir(root or '.')}; run without "

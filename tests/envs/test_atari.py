@@ -9,6 +9,7 @@ they must give bit-identical time steps.
 import logging
 
 import softrl_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from softrl_tf import env_ids
 from softrl_tf.envs import atari, make_env
 
 import gymnasium
@@ -216,9 +217,9 @@ def test_channels_last(shape):
 
 def test_atari_id_forms():
     for env_id in ("ALE/Pong-v5", "PongNoFrameskip-v4", "Pong-v4", "Qbert-v0", "Breakout-v4"):
-        assert atari.looks_like_atari_id(env_id), env_id
+        assert env_ids.looks_like_atari_id(env_id), env_id
     for env_id in ("CartPole-v1", "Pong-v1", "Zzzz-v4", "MinAtar/Breakout-v1", "PongGame-v4"):
-        assert not atari.looks_like_atari_id(env_id), env_id
+        assert not env_ids.looks_like_atari_id(env_id), env_id
 
 
 def test_legacy_atari_games_are_the_ones_ale_py_registers():
@@ -227,11 +228,12 @@ def test_legacy_atari_games_are_the_ones_ale_py_registers():
     registered = {
         env_id[: -len("-v4")]
         for env_id, spec in gymnasium.registry.items()
-        if atari.is_atari_spec(spec) and env_id.endswith("-v4") and "NoFrameskip" not in env_id
+        if env_ids.is_atari_spec(spec) and env_id.endswith("-v4") and "NoFrameskip" not in env_id
     }
-    assert registered == atari._LEGACY_ATARI_GAMES
+    assert registered == env_ids._LEGACY_ATARI_GAMES
     for game in registered:
-        assert atari.looks_like_atari_id(f"{game}-v0") and atari.looks_like_atari_id(f"{game}-v4")
+        assert env_ids.looks_like_atari_id(f"{game}-v0")
+        assert env_ids.looks_like_atari_id(f"{game}-v4")
 
 
 def test_atari_option_errors():

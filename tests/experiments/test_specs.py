@@ -153,3 +153,21 @@ def test_registry_experiments_pin_their_hyperparameters(monkeypatch):
     assert (agent.learning_rate, agent.lr_schedule) == (7e-4, "constant")
     _, agent, _ = registry.SOFT_DQN.runs()[0].resolve("/x")
     assert (agent.learning_rate, agent.double_q, agent.target_update_period) == (1e-3, False, 500)
+
+
+def test_the_paper_scale_atari_experiment_is_by_name_only():
+    """``atari_paper`` (scripts/atari_gpu.sh) resolves on every run, keeps the Atari preset's
+    settings, and stays out of ``all`` and its laptop-scale budget."""
+    experiment = registry.get_experiment("atari_paper")
+    assert "atari_paper" not in registry.EXPERIMENTS
+    runs = experiment.runs()
+    assert len(runs) == 3 * len(registry.ATARI_GAMES) * len(experiment.seeds) == 45
+    for run in runs:
+        train, agent, replay = run.resolve("/tmp/x")
+        validate(train, agent, replay)
+        assert train.total_steps == 10_000_000 and train.env.endswith("NoFrameskip-v4")
+        assert agent.torso == "nature_cnn"
+        if run.agent == "soft_dqn":
+            assert (replay.replay_capacity, agent.tau, train.num_envs) == (1_000_000, 0.1, 8)
+        else:
+            assert (agent.learning_rate, agent.lr_schedule, train.num_envs) == (7e-4, "linear", 16)

@@ -11,7 +11,7 @@ import textwrap
 import time
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
-from softrl_tf.training import cli
+from softrl_tf.training import cli, loop
 
 import gymnasium
 import pytest
@@ -109,7 +109,7 @@ def test_a_signal_during_start_up_is_one_line_with_128_plus_its_number(
         time.sleep(5)
         raise AssertionError("the signal did not stop start-up")
 
-    monkeypatch.setattr(cli, "train", signalled)
+    monkeypatch.setattr(loop, "train", signalled)  # the CLI imports it once input is checked
     status = cli.main([f"--root-dir={tmp_path / 'run'}", *TINY])
     err = _one_line(capsys)
     assert status == 128 + sig
