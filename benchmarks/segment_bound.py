@@ -1,0 +1,158 @@
+"""The serial bound of on-policy training, and how close a training iteration comes to it.
+
+One on-policy iteration (a2c, softq) is ``T`` batch steps of ``B`` environments, ``T`` forward
+passes of the policy on ``B`` observations, and one update on the ``B x (T + 1)`` segment. Each
+part is timed alone here, in one process, with the run's own agent and environment (built by the
+library from ``--agent``/``--preset``/``--env``): the emulator stepped with random actions, the
+collect policy's forward pass in ``tf.function``, ``agent.train`` on a collected segment in
+``tf.function``. Their sum is the time of a strictly serial iteration, and ``B * T`` divided by
+it is the bound in agent steps per second that overlapping nothing allows. The whole iteration
+(``OnPolicyIteration.train_step``, what ``fit`` runs) is timed the same way and reported as a
+fraction of that bound; the largest part is what limits the run.
+
+    .venv/bin/python benchmarks/segment_bound.py --env PongNoFrameskip-v4 --preset atari
+    .venv/bin/python benchmarks/segment_bound.py --env CartPole-v1 --num-envs 8
+
+Medians over ``--repeats`` timings of ``--iterations`` each. Prints one table and one JSON line;
+never fails a test run.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf import envs
+from softrl_tf.agents import build_agent
+from softrl_tf.presets import resolve
+from softrl_tf.training.collect import collect_segment
+from softrl_tf.training.iterations import OnPolicyIteration
+
+import numpy as np
+import tensorflow as tf
+from tf_agents.environments import tf_py_environment
+
+
+def _median_ms(fn, iterations: int, repeats: int) -> float:
+    """Median over ``repeats`` of the mean wall time of ``fn()`` over ``iterations`` calls, ms."""
+    fn()  # warm-up: tracing, first allocations
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(iterations):
+            fn()
+        times.append((time.perf_counter() - start) / iterations)
+    return 1000 * statistics.median(times)
+
+
+def measure(args) -> dict:
+    """The four timings (ms per segment) and the derived rates of one configuration."""
+    overrides = {"env": args.env}
+    if args.num_envs:
+        overrides["num_envs"] = args.num_envs
+    run = resolve(args.agent, args.preset, None, overrides)
+    cfg, n_steps = run.train, run.agent.n_steps
+    py_env = envs.make_env(cfg.env, cfg.num_envs, backend=cfg.backend, seed=0)
+    tf_env = tf_py_environment.TFPyEnvironment(py_env)
+    agent = build_agent(
+        args.agent,
+        run.agent,
+        tf_env.time_step_spec(),
+        tf_env.action_spec(),
+        total_updates=10**6,
+    )
+    agent.initialize()
+    batch = tf_env.batch_size
+    rng = np.random.default_rng(0)
+    num_actions = int(tf_env.action_spec().maximum) + 1
+    py_env.reset()
+
+    def emulator():
+        for _ in range(n_steps):
+            py_env.step(rng.integers(num_actions, size=batch).astype(np.int32))
+
+    time_step = tf_env.reset()
+
+    @tf.function(autograph=False)
+    def forward_passes():  # T passes in one call, as inside the iteration's graph
+        return tf.stack([agent.collect_policy.action(time_step).action for _ in range(n_steps)])
+
+    def forward():
+        forward_passes().numpy()
+
+    experience, _ = tf.function(
+        lambda: collect_segment(tf_env, agent.collect_policy, n_steps), autograph=False
+    )()
+    agent_train = tf.function(agent.train, autograph=False)
+
+    def update():
+        tf.nest.map_structure(lambda t: t.numpy(), agent_train(experience).loss)
+
+    iteration = OnPolicyIteration(agent, tf_env)
+
+    def whole():
+        tf.nest.map_structure(lambda t: t.numpy(), iteration.train_step())
+
+    timings = {
+        name: _median_ms(fn, args.iterations, args.repeats)
+        for name, fn in (
+            ("emulator", emulator),
+            ("forward", forward),
+            ("update", update),
+            ("iteration", whole),
+        )
+    }
+    py_env.close()
+    serial = timings["emulator"] + timings["forward"] + timings["update"]
+    steps = batch * n_steps
+    parts = ("emulator", "forward", "update")
+    return {
+        "agent": args.agent,
+        "env": cfg.env,
+        "num_envs": batch,
+        "n_steps": n_steps,
+        "mixed_precision": args.mixed_precision,
+        **{f"{name}_ms": round(value, 2) for name, value in timings.items()},
+        "bound_steps_per_s": round(1000 * steps / serial, 1),
+        "iteration_steps_per_s": round(1000 * steps / timings["iteration"], 1),
+        "fraction_of_bound": round(serial / timings["iteration"], 3),
+        "limit": max(parts, key=timings.get),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}",
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agent", default="a2c", choices=("a2c", "softq"))
+    parser.add_argument("--preset", default=None, help="a preset of softrl_tf.presets")
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--num-envs", type=int, default=0, help="0: the preset's")
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--mixed-precision",
+        default="float32",
+        choices=("float32", "mixed_bfloat16"),
+        help="tf_keras global dtype policy while the networks are built",
+    )
+    args = parser.parse_args()
+    if args.mixed_precision != "float32":
+        import tf_keras
+
+        tf_keras.mixed_precision.set_global_policy(args.mixed_precision)
+    row = measure(args)
+    for key in ("emulator_ms", "forward_ms", "update_ms", "iteration_ms"):
+        print(f"{key:>22}: {row[key]:8.2f} ms per segment of {row['num_envs']}x{row['n_steps']}")
+    print(
+        f"{'serial bound':>22}: {row['bound_steps_per_s']:8.1f} agent steps/s; the iteration "
+        f"runs at {row['iteration_steps_per_s']:.1f} ({row['fraction_of_bound']:.0%} of it); "
+        f"largest part: {row['limit']}"
+    )
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
