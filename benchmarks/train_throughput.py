@@ -53,7 +53,7 @@ def measure_ours(agent, env, num_envs, steps, log_every, extra, repo=REPO):
     return float((steps[-1] - steps[0]) / (wall_time[-1] - wall_time[0]))
 
 
-def measure_peer(python, env, num_envs, steps, warmup):
+def measure_peer(python, env, num_envs, steps, warmup, vec_env="dummy", threads=0):
     cmd = [
         python,
         os.path.join(HERE, "sb3_a2c_peer.py"),
@@ -61,6 +61,8 @@ def measure_peer(python, env, num_envs, steps, warmup):
         f"--num-envs={num_envs}",
         f"--steps={steps}",
         f"--warmup={warmup}",
+        f"--vec-env={vec_env}",
+        f"--threads={threads}",
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["env_steps_per_s"]
@@ -74,6 +76,8 @@ def main():
     parser.add_argument("--steps", type=int, default=40_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--peer-python", default=None, help="python of a venv with SB3")
+    parser.add_argument("--peer-vec-env", choices=("dummy", "subproc"), default="dummy")
+    parser.add_argument("--peer-threads", type=int, default=0, help="torch threads; 0: default")
     parser.add_argument("--baseline-repo", default=None, help="another softrl_tf checkout")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="train.py flags")
     args = parser.parse_args()
@@ -95,7 +99,15 @@ def main():
                 figures[name].append(rate)
                 print(f"repeat {repeat}: {name:>14s} {rate:9.0f} env steps/s", flush=True)
         if args.peer_python:
-            rate = measure_peer(args.peer_python, args.env, args.num_envs, args.steps, log_every)
+            rate = measure_peer(
+                args.peer_python,
+                args.env,
+                args.num_envs,
+                args.steps,
+                log_every,
+                args.peer_vec_env,
+                args.peer_threads,
+            )
             figures["sb3_a2c"].append(rate)
             print(f"repeat {repeat}: {'sb3_a2c':>9s} {rate:9.0f} env steps/s", flush=True)
     print(f"\n{args.env} x{args.num_envs}, {args.steps} steps per run, {args.repeats} repeats")
