@@ -28,19 +28,21 @@ from softrl_tf.agents import AGENTS
 from softrl_tf.config import TrainConfig
 from softrl_tf.training.loop import train
 from softrl_tf.presets import resolve
-agent, env, seed, max_steps, threshold, root = sys.argv[1:7]
+agent, env, seed, max_steps, threshold, root, overrides = sys.argv[1:8]
 config = TrainConfig(agent=agent, env=env, seed=int(seed), total_steps=int(max_steps),
                      root_dir=root, log_every_steps=10_000, checkpoint_every_steps=10**9,
                      export=False)
-result = train(config, resolve(agent).agent, progress=False, handle_signals=False)
+agent_config = resolve(agent, None, None, json.loads(overrides)).agent
+result = train(config, agent_config, progress=False, handle_signals=False)
 print(json.dumps({"steps": result.steps_to_threshold(float(threshold)),
                   "final_mean100": result.mean_return()}))
 """
 
 
-def run(agent, env, seed, max_steps, threshold):
+def run(agent, env, seed, max_steps, threshold, overrides=None):
     with tempfile.TemporaryDirectory() as root:
         args = [agent, env, str(seed), str(max_steps), str(threshold), root]
+        args.append(json.dumps(overrides or {}))
         out = subprocess.run(
             [sys.executable, "-c", RUN_ONE, *args], check=True, capture_output=True, text=True
         ).stdout
@@ -59,13 +61,21 @@ def main():
         default=100_000,
         help="run length; the linear learning-rate decay spans it, so it is part of the setting",
     )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="agent settings over the preset's, e.g. precision=mixed_bfloat16",
+    )
     args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.set)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     summary = {}
     for agent in args.agents:
         steps = []
         for seed in args.seeds:
-            got = run(agent, args.env, seed, args.max_steps, args.threshold)
+            got = run(agent, args.env, seed, args.max_steps, args.threshold, overrides)
             steps.append(got["steps"])
             shown = got["steps"] if got["steps"] is not None else f"> {args.max_steps}"
             print(

@@ -31,6 +31,7 @@ from softrl_tf.config import (
     LrSchedule,
     NstepTargetForm,
     Optimizer,
+    Precision,
     SoftBackup,
     TdLoss,
     Torso,
@@ -92,6 +93,12 @@ class AgentConfig:
     torso: Torso = setting("auto", "Network torso (auto: Nature CNN for images, MLP otherwise).")
     hidden_sizes: tuple[int, ...] = setting((64, 64), "MLP torso layer sizes.", _LAYER_SIZES)
     activation: str = setting("tanh", "MLP activation (a tf.keras activation name).")
+    precision: Precision = setting(
+        "float32",
+        "Compute dtype of the torso: mixed_bfloat16 runs its convolutions and matmuls in "
+        "bfloat16 (weights, heads and losses stay float32); fast where the hardware has bfloat16 "
+        "(x86 CPUs with AVX512_BF16 or AMX, recent GPUs, TPUs), slow elsewhere.",
+    )
     optimizer: Optimizer = setting("rmsprop", "Optimiser.")
     learning_rate: float = setting(7e-4, "Initial learning rate.", POSITIVE)
     lr_schedule: LrSchedule = setting(
@@ -106,7 +113,10 @@ class AgentConfig:
     def network_kwargs(self) -> dict:
         """Keyword arguments of ``softrl_tf.networks``' torsos."""
         return dict(
-            torso=self.torso, hidden_sizes=tuple(self.hidden_sizes), activation=self.activation
+            torso=self.torso,
+            hidden_sizes=tuple(self.hidden_sizes),
+            activation=self.activation,
+            precision=self.precision,
         )
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "LrSchedule",
     "NstepTargetForm",
     "Optimizer",
+    "Precision",
     "SoftBackup",
     "TdLoss",
     "Torso",
@@ -183,6 +184,7 @@ NstepTargetForm = Literal["paper", "rewards"]
 EntropyMode = Literal["naive", "proper"]
 TdLoss = Literal["huber", "l2"]
 Exploration = Literal["epsilon", "boltzmann"]
+Precision = Literal["float32", "mixed_bfloat16"]
 
 
 @dataclass

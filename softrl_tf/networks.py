@@ -114,17 +114,18 @@ def _single_spec(observation_spec):
     return flat[0]
 
 
-def _dense(units, activation, gain, name):
+def _dense(units, activation, gain, name, dtype="float32"):
     return keras.layers.Dense(
         units,
         activation=activation,
         kernel_initializer=keras.initializers.Orthogonal(gain=gain),
         bias_initializer="zeros",
         name=name,
+        dtype=dtype,
     )
 
 
-def _conv(filters, kernel, stride, gain, name):
+def _conv(filters, kernel, stride, gain, name, dtype):
     # Orthogonal init of a conv kernel treats it as a [kh * kw * c_in, c_out] matrix, as baselines.
     return keras.layers.Conv2D(
         filters,
@@ -135,6 +136,7 @@ def _conv(filters, kernel, stride, gain, name):
         kernel_initializer=keras.initializers.Orthogonal(gain=gain),
         bias_initializer="zeros",
         name=name,
+        dtype=dtype,
     )
 
 
@@ -154,6 +156,7 @@ def build_torso(
     torso: str = "auto",
     hidden_sizes: Sequence[int] = (64, 64),
     activation: str = "tanh",
+    precision: str = "float32",
 ) -> keras.Sequential:
     """Feature extractor: a Keras ``Sequential`` mapping float32 ``[N, *obs_shape]`` -> ``[N, F]``.
 
@@ -171,6 +174,9 @@ def build_torso(
         ([84, 84, 4] Atari frames), the MLP otherwise (vectors, small grids such as MinAtar).
       hidden_sizes: MLP layer sizes.
       activation: MLP activation (a Keras activation name).
+      precision: the layers' Keras dtype policy: ``"float32"``, or ``"mixed_bfloat16"``
+        (bfloat16 computation and ``[N, F]`` bfloat16 features, float32 weights). The heads of
+        the networks below are float32 either way, so their outputs and the losses are too.
 
     Orthogonal kernels (gain sqrt(2)), zero biases.
     """
@@ -187,18 +193,19 @@ def build_torso(
         gain = _HIDDEN_GAINS["relu"]
         return keras.Sequential(
             [
-                _conv(32, 8, 4, gain, "conv1"),
-                _conv(64, 4, 2, gain, "conv2"),
-                _conv(64, 3, 1, gain, "conv3"),
-                keras.layers.Flatten(name="flatten"),
-                _dense(512, "relu", gain, "fc"),
+                _conv(32, 8, 4, gain, "conv1", precision),
+                _conv(64, 4, 2, gain, "conv2", precision),
+                _conv(64, 3, 1, gain, "conv3", precision),
+                keras.layers.Flatten(name="flatten", dtype=precision),
+                _dense(512, "relu", gain, "fc", precision),
             ],
             name="nature_cnn",
         )
     gain = _HIDDEN_GAINS.get(activation, 1.0)
-    layers = [keras.layers.Flatten(name="flatten")]
+    layers = [keras.layers.Flatten(name="flatten", dtype=precision)]
     layers += [
-        _dense(int(size), activation, gain, f"dense{i + 1}") for i, size in enumerate(hidden_sizes)
+        _dense(int(size), activation, gain, f"dense{i + 1}", precision)
+        for i, size in enumerate(hidden_sizes)
     ]
     return keras.Sequential(layers, name="mlp")
 
@@ -249,12 +256,14 @@ class _TorsoNetwork(_Network):
     """A feed-forward network over one observation spec: the torso of :func:`build_torso`, the
     action count and spec; subclasses add their heads."""
 
-    def __init__(self, observation_spec, action_spec, torso, hidden_sizes, activation, name):
+    def __init__(
+        self, observation_spec, action_spec, torso, hidden_sizes, activation, precision, name
+    ):
         super().__init__(input_tensor_spec=observation_spec, state_spec=(), name=name)
         self._observation_spec = _single_spec(observation_spec)
         self._action_spec = action_spec
         self._num_actions = num_actions(action_spec)
-        self._torso = build_torso(observation_spec, torso, hidden_sizes, activation)
+        self._torso = build_torso(observation_spec, torso, hidden_sizes, activation, precision)
 
     @property
     def num_actions(self) -> int:
@@ -287,9 +296,12 @@ class ActorCriticNetwork(_TorsoNetwork):
         torso: str = "auto",
         hidden_sizes: Sequence[int] = (64, 64),
         activation: str = "tanh",
+        precision: str = "float32",
         name: str = "ActorCriticNetwork",
     ):
-        super().__init__(observation_spec, action_spec, torso, hidden_sizes, activation, name)
+        super().__init__(
+            observation_spec, action_spec, torso, hidden_sizes, activation, precision, name
+        )
         self._logits_layer = _dense(self._num_actions, None, POLICY_HEAD_GAIN, "logits")
         self._value_layer = _dense(1, None, VALUE_HEAD_GAIN, "value")
 
@@ -320,9 +332,12 @@ class QNetwork(_TorsoNetwork):
         torso: str = "auto",
         hidden_sizes: Sequence[int] = (64, 64),
         activation: str = "relu",
+        precision: str = "float32",
         name: str = "QNetwork",
     ):
-        super().__init__(observation_spec, action_spec, torso, hidden_sizes, activation, name)
+        super().__init__(
+            observation_spec, action_spec, torso, hidden_sizes, activation, precision, name
+        )
         self._q_layer = _dense(self._num_actions, None, Q_HEAD_GAIN, "q")
 
     def call(self, observation, step_type=None, network_state=(), training=False):

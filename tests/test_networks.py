@@ -285,3 +285,30 @@ def test_create_variables_for_plain_uint8_spec():
     out = networks.ActorCriticNetwork(spec, ACT).create_variables()
     assert out == (tf.TensorSpec([A], tf.float32), tf.TensorSpec([], tf.float32))
     assert networks.QNetwork(spec, ACT).create_variables() == tf.TensorSpec([A], tf.float32)
+
+
+@pytest.mark.parametrize("spec", [VEC, IMG], ids=["mlp", "nature_cnn"])
+def test_mixed_bfloat16_computes_the_torso_in_bfloat16_and_keeps_float32_elsewhere(spec):
+    """precision="mixed_bfloat16": the torso's layers compute in bfloat16 with float32 weights;
+    the heads, and so every output, stay float32; the outputs are close to float32's with the
+    same weights (bfloat16 keeps 8 significant bits)."""
+    nets = {
+        precision: networks.ActorCriticNetwork(spec, ACT, precision=precision)
+        for precision in ("float32", "mixed_bfloat16")
+    }
+    obs = _obs(spec, [5])
+    outputs = {}
+    for precision, net in nets.items():
+        outputs[precision], _ = net(obs)
+    nets["mixed_bfloat16"].set_weights(nets["float32"].get_weights())
+    (logits, value), _ = nets["mixed_bfloat16"](obs)
+    assert logits.dtype == value.dtype == tf.float32
+    assert all(v.dtype == tf.float32 for v in nets["mixed_bfloat16"].variables)
+    torso = nets["mixed_bfloat16"]._torso
+    assert {layer.compute_dtype for layer in torso.layers} == {"bfloat16"}
+    assert nets["mixed_bfloat16"]._logits_layer.compute_dtype == "float32"
+    assert torso(tf.zeros([1, *spec.shape.as_list()])).dtype == tf.bfloat16
+    reference_logits, reference_value = outputs["float32"]
+    np.testing.assert_allclose(logits, reference_logits, rtol=0.05, atol=0.01)
+    np.testing.assert_allclose(value, reference_value, rtol=0.05, atol=0.05)
+    assert not np.allclose(value, reference_value, rtol=0, atol=0)  # bfloat16 was really used

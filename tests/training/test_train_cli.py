@@ -358,3 +358,19 @@ def test_steps_to_threshold_counts_the_run_steps_at_which_episodes_ended():
     assert result.steps_to_threshold(3.0, window=2) == 400
     assert result.steps_to_threshold(2.5, window=2) == 300
     assert result.steps_to_threshold(5.0, window=2) is None
+
+
+@pytest.mark.parametrize("agent", sorted(AGENTS))
+def test_every_agent_trains_and_exports_in_mixed_bfloat16(tmp_path, agent):
+    """--precision=mixed_bfloat16: finite losses, a checkpoint, and an export that answers raw
+    observations with actions in the action space (float32 Q-values or logits)."""
+    root = str(tmp_path / "run")
+    assert cli.main(_args(agent, root, "--precision=mixed_bfloat16")) == 0
+    rows = _rows(root)
+    assert np.isfinite(float(rows[-1]["train/loss"]))
+    with open(os.path.join(root, "config.json"), encoding="utf-8") as f:
+        assert json.load(f)["agent"]["precision"] == "mixed_bfloat16"
+    loaded = tf.saved_model.load(os.path.join(root, "saved_model"))
+    observations = tf.constant(np.random.default_rng(0).normal(size=[7, 4]), tf.float32)
+    actions = loaded.signatures["serving_default"](observation=observations)["action"].numpy()
+    assert actions.shape == (7,) and set(actions.tolist()) <= {0, 1}
