@@ -49,6 +49,14 @@ def run(agent, env, seed, max_steps, threshold, overrides=None):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _value(text: str):
+    """A ``--set`` value: JSON where it parses (numbers, booleans, lists), the text otherwise."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", nargs="+", default=["a2c", "softq", "soft_dqn"])
@@ -66,10 +74,10 @@ def main():
         nargs="+",
         default=[],
         metavar="FIELD=VALUE",
-        help="agent settings over the preset's, e.g. precision=mixed_bfloat16",
+        help="agent settings over the preset's, e.g. precision=mixed_bfloat16 tau=0.05",
     )
     args = parser.parse_args()
-    overrides = dict(item.split("=", 1) for item in args.set)
+    overrides = {name: _value(text) for name, text in (item.split("=", 1) for item in args.set)}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     summary = {}
     for agent in args.agents:

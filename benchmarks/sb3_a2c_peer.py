@@ -5,11 +5,11 @@ Runs in its own virtualenv with stable-baselines3 installed (never a softrl_tf d
     python -m venv /tmp/sb3 && /tmp/sb3/bin/pip install stable-baselines3 gymnasium ale-py
     /tmp/sb3/bin/python benchmarks/sb3_a2c_peer.py --env CartPole-v1 --num-envs 8 --steps 40000
 
-Default hyperparameters (as in BENCHMARKS.md), the DeepMind wrappers and a 4-frame stack for
-Atari. ``--vec-env`` (``dummy``: all environments in this process, the default; ``subproc``: one
-process each) and ``--threads`` (PyTorch's intra-op threads; 0 keeps its default) choose the
-peer's configuration, so that it can be measured at its best. Prints one JSON line: env steps per
-second after a warm-up of the first ``--warmup`` steps.
+Default hyperparameters (as benchmarks/RESULTS.md states), the DeepMind wrappers and a 4-frame
+stack for Atari. ``--vec-env`` (``dummy``: all environments in this process, the default;
+``subproc``: one process each) and ``--threads`` (PyTorch's intra-op threads; 0 keeps its
+default) choose the peer's configuration, so that it can be measured at its best. Prints one
+JSON line: env steps per second after a warm-up of the first ``--warmup`` steps.
 """
 
 import argparse

@@ -10,7 +10,8 @@ it is the bound in agent steps per second that overlapping nothing allows. The w
 (``OnPolicyIteration.train_step``, what ``fit`` runs) is timed the same way and reported as a
 fraction of that bound; the largest part is what limits the run.
 
-    .venv/bin/python benchmarks/segment_bound.py --env PongNoFrameskip-v4 --preset atari
+    .venv/bin/python benchmarks/segment_bound.py --env PongNoFrameskip-v4 --preset atari \
+        --precision mixed_bfloat16
     .venv/bin/python benchmarks/segment_bound.py --env CartPole-v1 --num-envs 8
 
 Medians over ``--repeats`` timings of ``--iterations`` each. Prints one table and one JSON line;
@@ -23,10 +24,12 @@ import os
 import platform
 import statistics
 import time
+import typing
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf import envs
 from softrl_tf.agents import build_agent
+from softrl_tf.config import Precision
 from softrl_tf.presets import resolve
 from softrl_tf.training.collect import collect_segment
 from softrl_tf.training.iterations import OnPolicyIteration
@@ -50,7 +53,7 @@ def _median_ms(fn, iterations: int, repeats: int) -> float:
 
 def measure(args) -> dict:
     """The four timings (ms per segment) and the derived rates of one configuration."""
-    overrides = {"env": args.env}
+    overrides = {"env": args.env, "precision": args.precision}
     if args.num_envs:
         overrides["num_envs"] = args.num_envs
     run = resolve(args.agent, args.preset, None, overrides)
@@ -114,7 +117,7 @@ def measure(args) -> dict:
         "env": cfg.env,
         "num_envs": batch,
         "n_steps": n_steps,
-        "mixed_precision": args.mixed_precision,
+        "precision": args.precision,
         **{f"{name}_ms": round(value, 2) for name, value in timings.items()},
         "bound_steps_per_s": round(1000 * steps / serial, 1),
         "iteration_steps_per_s": round(1000 * steps / timings["iteration"], 1),
@@ -133,16 +136,12 @@ def main():
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
-        "--mixed-precision",
+        "--precision",
         default="float32",
-        choices=("float32", "mixed_bfloat16"),
-        help="tf_keras global dtype policy while the networks are built",
+        choices=typing.get_args(Precision),
+        help="the agents' precision setting (mixed_bfloat16: the torso in bfloat16)",
     )
     args = parser.parse_args()
-    if args.mixed_precision != "float32":
-        import tf_keras
-
-        tf_keras.mixed_precision.set_global_policy(args.mixed_precision)
     row = measure(args)
     for key in ("emulator_ms", "forward_ms", "update_ms", "iteration_ms"):
         print(f"{key:>22}: {row[key]:8.2f} ms per segment of {row['num_envs']}x{row['n_steps']}")

@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from softrl_tf.config import ConfigError
+
 import gymnasium
 
 ATARI_EXTRA_FIX = 'pip install "softrl_tf[atari]"'
@@ -70,6 +72,7 @@ def import_ale(env_id: str | None = None):
         ) from None
     gymnasium.register_envs(ale_py)
     return ale_py
+
 
 MINATAR_PREFIX = "MinAtar/"
 MINATAR_EXTRA_FIX = 'pip install "softrl_tf[minatar]"'
@@ -191,6 +194,19 @@ def callable_name(obj: Any) -> str:
     return f"<{kind.__module__}.{kind.__qualname__} instance>"
 
 
+def refuse_constructor_description(env: Any, resume: bool) -> None:
+    """A saved config's constructor description in place of the constructor: the one-sentence
+    ``ConfigError`` saying to pass the constructor from Python."""
+    name = described_constructor(env)
+    if name is None:
+        return
+    what = "resume it" if resume else "train on it"
+    raise ConfigError(
+        f"--env: this run trained on an environment constructor ({name}), which config.json "
+        f"records by name only; {what} from Python with TrainConfig(env=<that constructor>)."
+    )
+
+
 __all__ = [
     "CONSTRUCTOR_PREFIX",
     "callable_name",
@@ -203,5 +219,6 @@ __all__ = [
     "import_ale",
     "is_atari_spec",
     "looks_like_atari_id",
+    "refuse_constructor_description",
     "registered_spec",
 ]

@@ -26,6 +26,7 @@ from tf_agents.trajectories import time_step as ts
 
 LossInfo = tf_agent.LossInfo
 
+
 def make_optimizer(config: AgentConfig, total_updates: int):
     """The ``tf_keras`` optimiser of a config; ``lr_schedule="linear"`` decays to 0 at the end."""
     check(type(config), optimizer=config.optimizer, lr_schedule=config.lr_schedule)
@@ -109,6 +110,12 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("on_policy")
+        if declared is not None and declared != cls.config_class.on_policy:
+            raise TypeError(
+                f"{cls.__name__}.on_policy = {declared} contradicts its config class "
+                f"{cls.config_class.__name__}, which says {cls.config_class.on_policy}."
+            )
         cls.on_policy = cls.config_class.on_policy  # one home: the config class says it
 
     @classmethod

@@ -49,6 +49,7 @@ try:  # opencv-python-headless comes with the atari extra; numpy is the slower f
 except ImportError:  # pragma: no cover - exercised only without the atari extra
     cv2 = None
 
+
 @dataclasses.dataclass(frozen=True)
 class AtariOptions:
     """DeepMind preprocessing options of Atari environments (``make_env(..., **options)``).

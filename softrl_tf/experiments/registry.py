@@ -367,7 +367,7 @@ def run(
     the summary as Markdown.
 
     Args:
-      name: a key of :data:`EXPERIMENTS`.
+      name: a key of :data:`EXPERIMENTS` or :data:`LARGE_EXPERIMENTS`.
       results_dir: where ``<name>/`` goes.
       workers: parallel training processes (0: in this process); training experiments only.
       quick: the tiny version (see :mod:`softrl_tf.experiments.specs`).
@@ -446,7 +446,7 @@ def redraw(results_dir: str = "results") -> list[str]:
     from softrl_tf.experiments import equivalence, figures, summary
 
     written = []
-    for name, experiment in EXPERIMENTS.items():
+    for name, experiment in {**EXPERIMENTS, **LARGE_EXPERIMENTS}.items():
         out_dir = os.path.join(results_dir, name)
         if experiment.kind == "training":
             if not os.path.isdir(out_dir):

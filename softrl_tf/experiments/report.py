@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import os
 
-from softrl_tf.experiments.registry import CURVES_PNG, EXPERIMENTS, read_provenance
+from softrl_tf.experiments.registry import (
+    CURVES_PNG,
+    EXPERIMENTS,
+    LARGE_EXPERIMENTS,
+    read_provenance,
+)
 from softrl_tf.results.stats import BAND
 
 README = "README.md"
@@ -68,7 +73,8 @@ def _strip_title(text: str) -> str:
 def build_readme(results_dir: str) -> str:
     """The README text for the experiments found under ``results_dir``."""
     parts = [INTRO]
-    for number, (name, experiment) in enumerate(EXPERIMENTS.items(), start=1):
+    listed = {**EXPERIMENTS, **LARGE_EXPERIMENTS}  # a large one only once its results exist
+    for number, (name, experiment) in enumerate(listed.items(), start=1):
         directory = os.path.join(results_dir, name)
         summary_path = os.path.join(directory, "summary.md")
         if not os.path.isfile(summary_path):

@@ -32,6 +32,7 @@ write a checkpoint and stop (``train``'s own signal handling); the next invocati
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -45,10 +46,9 @@ from dataclasses import asdict, dataclass
 
 from softrl_tf.experiments.specs import RunSpec, TrainingExperiment
 from softrl_tf.results.metrics import METRICS_CSV
-from softrl_tf.training.run_dir import CONFIG_JSON
+from softrl_tf.training.run_dir import CONFIG_JSON, checkpoint_dir
 
 RUN_JSON = "run.json"
-CHECKPOINTS = "checkpoints"
 WORKER_LOG = "worker.log"
 # Config fields that do not change what a run computes.
 _IGNORED_FIELDS = {("train", "root_dir")}
@@ -108,14 +108,34 @@ def _write_json(path: str, value: dict) -> None:
     os.replace(tmp, path)
 
 
+def _defaults(agent: str) -> dict:
+    """``(section, field) -> default``, as ``config.json`` writes it, of ``agent``'s run."""
+    from softrl_tf.presets import section_classes
+
+    return {
+        (section, f.name): json.loads(json.dumps(f.default))
+        for section, cls in section_classes(agent).items()
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING
+    }
+
+
 def config_differences(expected: dict, found: dict) -> list[str]:
-    """``section.field: found -> expected`` for every field that differs (root_dir ignored)."""
+    """``section.field: found -> expected`` for every field that differs (root_dir ignored).
+
+    A field that ``found`` lacks (a ``config.json`` written before the setting existed) counts
+    as its default: a run that predates a setting ran with its default behaviour.
+    """
     differences = []
+    agent = (expected.get("train") or {}).get("agent")
+    defaults = _defaults(agent) if agent else {}
     for section in sorted(set(expected) | set(found)):
-        want, have = expected.get(section) or {}, found.get(section) or {}
+        want, have = expected.get(section) or {}, dict(found.get(section) or {})
         for name in sorted(set(want) | set(have)):
             if (section, name) in _IGNORED_FIELDS:
                 continue
+            if name not in have and (section, name) in defaults:
+                have[name] = defaults[(section, name)]
             if want.get(name) != have.get(name):
                 differences.append(f"{section}.{name}: {have.get(name)!r} -> {want.get(name)!r}")
     return differences
@@ -123,7 +143,7 @@ def config_differences(expected: dict, found: dict) -> list[str]:
 
 def has_checkpoint(directory: str) -> bool:
     """Whether ``directory/checkpoints`` has a checkpoint index (``train`` can resume)."""
-    return os.path.isfile(os.path.join(directory, CHECKPOINTS, "checkpoint"))
+    return os.path.isfile(os.path.join(checkpoint_dir(directory), "checkpoint"))
 
 
 def run_state(spec: RunSpec, results_dir: str) -> str:
@@ -197,7 +217,8 @@ def _spec_dict(spec: RunSpec) -> dict:
 
 def clean_run_dir(directory: str) -> None:
     """Deletes what a finished run does not need: checkpoints, exports, event files, logs."""
-    for name in (CHECKPOINTS, "saved_model", "policy"):
+    shutil.rmtree(checkpoint_dir(directory), ignore_errors=True)
+    for name in ("saved_model", "policy"):
         shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
     for path in glob.glob(os.path.join(directory, "events.out.tfevents.*")):
         os.remove(path)

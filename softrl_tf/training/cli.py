@@ -34,7 +34,11 @@ import warnings
 
 from softrl_tf.agent_configs import AGENT_CONFIGS, agent_config_class
 from softrl_tf.config import ConfigError, RunConfig, choices, flag
-from softrl_tf.env_ids import described_constructor, registered_spec
+from softrl_tf.env_ids import (
+    described_constructor,
+    refuse_constructor_description,
+    registered_spec,
+)
 from softrl_tf.presets import (
     PRESETS,
     agents_using,
@@ -44,7 +48,12 @@ from softrl_tf.presets import (
     section_classes,
 )
 from softrl_tf.training.faults import RunFault
-from softrl_tf.training.run_dir import check_root_dir, checkpoint_dir, read_config
+from softrl_tf.training.run_dir import (
+    check_root_dir,
+    checkpoint_dir,
+    read_config,
+    refuse_resume_with_overwrite,
+)
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -206,8 +215,7 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
     preset_values(known.agent, known.preset)  # an unknown preset: likewise
     _refuse_other_agents_flags(known.agent, argv)
     args = build_parser(known.agent, known.preset).parse_args(argv)
-    if args.resume and args.overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other: give one of them.")
+    refuse_resume_with_overwrite(args.resume, args.overwrite)
     given = {
         k: v for k, v in vars(args).items() if k not in ("agent", "preset", "resume", "overwrite")
     }
@@ -228,22 +236,25 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
 
 
 def check_before_tensorflow(run: RunConfig, args: argparse.Namespace) -> None:
-    """The checks of a run's input that need no TensorFlow: the environment id (registered, or
-    close ids suggested) and the root directory (see
-    :func:`softrl_tf.training.run_dir.check_root_dir`). The trainer repeats them; here they answer
-    bad input before TensorFlow's start-up, in under a second.
+    """The checks of a run's input that need no TensorFlow: an environment recorded as a
+    constructor description, the environment id (registered, or close ids suggested), then the
+    root directory (:func:`softrl_tf.training.run_dir.check_root_dir`, which creates it when
+    missing: last, so that bad input leaves no directory behind). The trainer repeats them; here
+    they answer bad input before TensorFlow's start-up, in under a second (MinAtar ids: about
+    two, the minatar package's own imports).
 
     Raises:
-      ConfigError: an unknown environment id, a root directory the run cannot use.
+      ConfigError: a constructor description, a root directory the run cannot use, an unknown
+        environment id.
     """
     env = run.train.env
+    refuse_constructor_description(env, args.resume)
     if isinstance(env, str) and described_constructor(env) is None:
         try:
             registered_spec(env)
         except ValueError as error:  # the lookup's messages name the input and the fix
             raise ConfigError(f"--env: {error}") from None
-    if run.train.root_dir is not None:
-        check_root_dir(run.train.root_dir, resume=args.resume, overwrite=args.overwrite)
+    check_root_dir(run.train.root_dir, resume=args.resume, overwrite=args.overwrite)
 
 
 def _quiet_logging() -> None:
@@ -320,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as error:  # SIGINT or SIGTERM outside training: at start-up, export
         number = getattr(error, "signal_number", signal.SIGINT)
         print(
-            f"train.py: {signal.Signals(number).name} received outside training: stopped; the "
-            "checkpoints written before are intact: continue with --resume.",
+            f"train.py: {signal.Signals(number).name} received outside training: stopped; any "
+            "checkpoint written before is intact (continue a run with --resume).",
             file=sys.stderr,
         )
         return 128 + int(number)

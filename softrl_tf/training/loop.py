@@ -28,6 +28,7 @@ from softrl_tf import envs, export
 from softrl_tf._quiet import quiet_stack
 from softrl_tf.agents import get_agent_class
 from softrl_tf.config import ConfigError, RunConfig, TrainConfig, validate
+from softrl_tf.env_ids import refuse_constructor_description
 from softrl_tf.training.checkpoints import (
     RETURN_WINDOW,
     Checkpointer,
@@ -44,7 +45,12 @@ from softrl_tf.training.keras_model import (
     RunCallback,
 )
 from softrl_tf.training.logging import MetricsLogger
-from softrl_tf.training.run_dir import CONFIG_JSON, check_root_dir, checkpoint_dir, clear_run
+from softrl_tf.training.run_dir import (
+    CONFIG_JSON,
+    check_root_dir,
+    clear_run,
+    no_checkpoint_error,
+)
 from softrl_tf.training.signals import StopSignals
 
 import numpy as np
@@ -195,18 +201,6 @@ def write_config(run: RunConfig, directory: str) -> None:
             os.remove(tmp)
 
 
-def _refuse_constructor_description(cfg: TrainConfig, resume: bool) -> None:
-    """A saved config's constructor description in place of the constructor: one sentence."""
-    name = envs.described_constructor(cfg.env)
-    if name is None:
-        return
-    what = "resume it" if resume else "train on it"
-    raise ConfigError(
-        f"--env: this run trained on an environment constructor ({name}), which config.json "
-        f"records by name only; {what} from Python with TrainConfig(env=<that constructor>)."
-    )
-
-
 _WORKER_ERRORS = ("ConnectionResetError", "BrokenPipeError", "ConnectionRefusedError", "EOFError")
 
 
@@ -252,20 +246,14 @@ class Trainer:
     def __init__(self, run: RunConfig, *, resume: bool = False, overwrite: bool = False):
         self.run = run
         cfg = run.train
-        _refuse_constructor_description(cfg, resume)
+        refuse_constructor_description(cfg.env, resume)
         self.agent_class = get_agent_class(cfg.agent)
         root = cfg.root_dir
-        if resume and overwrite:
-            raise ConfigError("--resume and --overwrite contradict each other: give one of them.")
-        if root is not None:
-            check_root_dir(root, resume=resume, overwrite=overwrite)
-            if overwrite:
-                clear_run(root)
-        if resume and (root is None or latest_checkpoint(root) is None):
-            raise ConfigError(
-                f"--resume: there is no checkpoint in {checkpoint_dir(root or '.')}; run without "
-                "--resume to start anew."
-            )
+        check_root_dir(root, resume=resume, overwrite=overwrite)
+        if root is not None and overwrite:
+            clear_run(root)
+        if resume and latest_checkpoint(root) is None:  # a checkpoint dir without an index
+            raise no_checkpoint_error(root)
         seed_everything(cfg.seed)
         try:
             self.py_env = envs.make_env(cfg.env, cfg.num_envs, backend=cfg.backend, seed=cfg.seed)

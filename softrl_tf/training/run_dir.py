@@ -63,25 +63,40 @@ def check_writable(root_dir: str) -> None:
         ) from None
 
 
-def check_root_dir(root_dir: str, *, resume: bool, overwrite: bool) -> None:
+def no_checkpoint_error(root_dir: str) -> ConfigError:
+    """The one sentence for a resume of a directory without a checkpoint to resume from."""
+    return ConfigError(
+        f"--resume: there is no checkpoint in {checkpoint_dir(root_dir)}; run without --resume "
+        "to start anew."
+    )
+
+
+def refuse_resume_with_overwrite(resume: bool, overwrite: bool) -> None:
+    """Raises the one-sentence ``ConfigError`` when both are asked for."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: give one of them.")
+
+
+def check_root_dir(root_dir: str | None, *, resume: bool, overwrite: bool) -> None:
     """Raises the one-sentence ``ConfigError`` for a ``root_dir`` the run cannot use; writes
     nothing but the directory itself (created when missing, as the run would).
 
     Refused: ``resume`` with ``overwrite``; a directory holding a run with neither; a ``resume``
-    of a directory without a run; a path that cannot be created or written.
+    of a directory without a run (or of no directory: ``root_dir=None``); a path that cannot be
+    created or written.
     """
-    if resume and overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other: give one of them.")
+    refuse_resume_with_overwrite(resume, overwrite)
+    if root_dir is None:
+        if resume:
+            raise no_checkpoint_error(".")
+        return
     if not resume and not overwrite and holds_run(root_dir):
         raise ConfigError(
             f"--root-dir {root_dir!r} already holds a run: pass --resume to continue it or "
             "--overwrite to start over."
         )
     if resume and not holds_run(root_dir):
-        raise ConfigError(
-            f"--resume: there is no checkpoint in {checkpoint_dir(root_dir)}; run without "
-            "--resume to start anew."
-        )
+        raise no_checkpoint_error(root_dir)
     check_writable(root_dir)
 
 
@@ -110,5 +125,7 @@ __all__ = [
     "checkpoint_dir",
     "clear_run",
     "holds_run",
+    "no_checkpoint_error",
     "read_config",
+    "refuse_resume_with_overwrite",
 ]

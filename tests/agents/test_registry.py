@@ -141,3 +141,24 @@ def test_atari_preset_builds_the_papers_a2c_setting_and_trains_on_uint8_frames(n
     )
     info = agent.train(experience)
     assert bool(tf.math.is_finite(info.loss)) and int(agent.train_step_counter) == 1
+
+
+def test_the_agent_names_and_config_classes_agree_with_the_tensorflow_free_registry():
+    """AGENT_CONFIGS (TF-free: the CLI and presets read it) and AGENTS name the same agents, each
+    with the same config class, and every agent's on_policy is its config class's."""
+    from softrl_tf.agent_configs import AGENT_CONFIGS
+
+    assert {name: cls.config_class for name, cls in AGENTS.items()} == AGENT_CONFIGS
+    assert {name: cls.on_policy for name, cls in AGENTS.items()} == {
+        "a2c": True,
+        "softq": True,
+        "soft_dqn": False,
+        "dqn": False,
+    }
+
+
+def test_an_agent_that_contradicts_its_config_class_on_policy_is_refused():
+    with pytest.raises(TypeError, match="contradicts its config class SoftDQNConfig"):
+
+        class _Confused(SoftDQNAgent):
+            on_policy = True

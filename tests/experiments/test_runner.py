@@ -202,3 +202,20 @@ def test_worker_processes_and_sigterm_resume(tmp_path):
         record = json.loads(_read(directory / "run.json"))
         assert record["status"] == "finished" and record["attempts"] == 2
         assert record["env_steps"] == 300_000
+
+
+def test_a_setting_added_after_a_run_counts_as_its_default():
+    """A config.json written before a setting existed matches the spec when the spec keeps the
+    setting's default, and differs when it does not."""
+    spec = runner.RunSpec("e", "v", "a2c", "CartPole-v1", 0, 100, 10)
+    expected = runner.resolved_config(spec, "/x")
+    old = json.loads(json.dumps(expected))
+    del old["agent"]["precision"]
+    assert expected["agent"]["precision"] == "float32"
+    assert runner.config_differences(expected, old) == []
+    expected["agent"]["precision"] = "mixed_bfloat16"
+    assert runner.config_differences(expected, old) == [
+        "agent.precision: 'float32' -> 'mixed_bfloat16'"
+    ]
+    old["agent"]["tau"] = 0.5
+    assert "agent.tau: 0.5 -> 0.01" in runner.config_differences(expected, old)

@@ -23,6 +23,7 @@ BAD_INPUTS = [
     (["--double-q"], "--double-q is not used by --agent=softq"),
     (["--env=CartPol-v1"], "did you mean 'CartPole-v1'"),
     (["--env=nosuchmodule:Foo-v0"], "names the module 'nosuchmodule', which cannot be imported"),
+    (["--env=callable:mypkg.make_env"], "--env: this run trained on an environment constructor"),
     (["--resume"], "--resume: there is no checkpoint in"),
     (["--resume", "--overwrite"], "--resume and --overwrite contradict each other"),
 ]
@@ -104,16 +105,22 @@ def test_sigterm_while_tensorflow_loads_is_one_line_and_143(tmp_path):
     assert not (tmp_path / "run" / "config.json").exists()
 
 
-def test_the_cli_module_imports_without_tensorflow():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, softrl_tf.training.cli, softrl_tf.presets; "
-            "print('tensorflow' in sys.modules)",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.stdout.strip() == "False", done.stderr
+def test_every_module_listed_as_tensorflow_free_imports_without_it():
+    """Each of ``_stack.TF_FREE`` and ``TF_FREE_INITS``, in a fresh process: no TensorFlow,
+    tf_keras or TF-Agents in ``sys.modules`` afterwards."""
+    from softrl_tf import _stack
+
+    for module in sorted(_stack.TF_FREE | _stack.TF_FREE_INITS):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import sys, {module}; "
+                "print(sorted(m for m in ('tensorflow', 'tf_keras', 'tf_agents') "
+                "if m in sys.modules))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.stdout.strip() == "[]", (module, done.stdout, done.stderr)
