@@ -10,6 +10,7 @@ time_step_spec, action_spec, total_updates=...)`` and ``export_network()``. Tune
 from __future__ import annotations
 
 from softrl_tf.agent_configs import (
+    AGENT_CONFIGS,
     A2CConfig,
     ActorCriticConfig,
     AgentConfig,
@@ -24,12 +25,12 @@ from softrl_tf.agents.base import KerasTrainStepAgent, make_optimizer
 from softrl_tf.agents.soft_dqn import DQNAgent, SoftDQNAgent
 from softrl_tf.agents.soft_q import SoftQAgent
 
+_BY_CONFIG = {cls.config_class: cls for cls in (A2CAgent, SoftQAgent, SoftDQNAgent, DQNAgent)}
 AGENTS: dict[str, type[KerasTrainStepAgent]] = {
-    "a2c": A2CAgent,
-    "softq": SoftQAgent,
-    "soft_dqn": SoftDQNAgent,
-    "dqn": DQNAgent,
+    name: _BY_CONFIG[config_class] for name, config_class in AGENT_CONFIGS.items()
 }
+"""Agent name -> agent class: the names of ``AGENT_CONFIGS``, each with the class whose
+``config_class`` is that name's config."""
 
 
 def get_agent_class(name: str) -> type[KerasTrainStepAgent]:
