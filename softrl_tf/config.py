@@ -26,7 +26,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+CONFIG_JSON = "config.json"
+"""A run directory's file of its settings, ``{"train": {...}, "agent": {...}, "replay": {...}}``
+(written by the trainer, read by resumes, the experiments and the plots)."""
+
 __all__ = [
+    "CONFIG_JSON",
     "Backend",
     "Backup",
     "EntropyMode",

@@ -44,9 +44,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
+from softrl_tf.config import CONFIG_JSON
 from softrl_tf.experiments.specs import RunSpec, TrainingExperiment
 from softrl_tf.results.metrics import METRICS_CSV
-from softrl_tf.training.run_dir import CONFIG_JSON, checkpoint_dir
+from softrl_tf.training.run_dir import checkpoint_dir
 
 RUN_JSON = "run.json"
 WORKER_LOG = "worker.log"

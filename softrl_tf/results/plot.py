@@ -27,6 +27,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from softrl_tf.config import CONFIG_JSON
 from softrl_tf.results import figures
 from softrl_tf.results.metrics import (
     METRICS_CSV,
@@ -36,7 +37,6 @@ from softrl_tf.results.metrics import (
     read_metrics,
 )
 from softrl_tf.results.stats import BAND, MAX_POINTS, AggregationError
-from softrl_tf.training.run_dir import CONFIG_JSON
 
 PROG = "softrl-plot"
 

@@ -27,7 +27,7 @@ from typing import Any
 from softrl_tf import envs, export
 from softrl_tf._quiet import quiet_stack
 from softrl_tf.agents import get_agent_class
-from softrl_tf.config import ConfigError, RunConfig, TrainConfig, validate
+from softrl_tf.config import CONFIG_JSON, ConfigError, RunConfig, TrainConfig, validate
 from softrl_tf.env_ids import refuse_constructor_description
 from softrl_tf.training.checkpoints import (
     RETURN_WINDOW,
@@ -46,7 +46,6 @@ from softrl_tf.training.keras_model import (
 )
 from softrl_tf.training.logging import MetricsLogger
 from softrl_tf.training.run_dir import (
-    CONFIG_JSON,
     check_root_dir,
     clear_run,
     no_checkpoint_error,

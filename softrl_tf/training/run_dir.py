@@ -12,10 +12,7 @@ import json
 import os
 import shutil
 
-from softrl_tf.config import ConfigError
-
-CONFIG_JSON = "config.json"
-"""The run's settings, ``{"train": {...}, "agent": {...}, "replay": {...}}``."""
+from softrl_tf.config import CONFIG_JSON, ConfigError
 
 
 def checkpoint_dir(root_dir: str) -> str:
@@ -118,7 +115,6 @@ def read_config(directory: str) -> dict | None:
 
 
 __all__ = [
-    "CONFIG_JSON",
     "RUN_FILES",
     "check_root_dir",
     "check_writable",
