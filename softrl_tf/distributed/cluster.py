@@ -1,0 +1,112 @@
+"""Joining or starting the Ray cluster of a run, with every refusal a one-sentence ``ConfigError``.
+
+``--ray-address``: ``local`` uses this process's Ray (``ray.init`` with this machine's CPUs when
+none is running here yet), ``auto`` the cluster ``ray start`` runs on this machine, ``HOST:PORT``
+(or ``ray://HOST:PORT``) a remote head. Refused before anything waits without bound: Ray not
+installed; an address where nothing answers within :data:`CONNECT_TIMEOUT_S` seconds (checked
+with a plain TCP connection first, because ``ray.init`` retries for a minute); more runners than
+the cluster has CPUs (each runner takes one, and an actor that cannot be placed would wait for
+ever).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from softrl_tf.config import ConfigError
+
+CONNECT_TIMEOUT_S = 5.0
+"""How long an address may take to answer a TCP connection before it is refused."""
+
+INSTALL = 'pip install "softrl_tf[distributed]"'
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            f"--runners and --ray-address need Ray, which is not installed: {INSTALL}."
+        ) from None
+    return ray
+
+
+def local_cpus() -> int:
+    """The CPUs this process may run on (what a local Ray cluster offers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _refuse_silent(address: str) -> None:
+    """A ``HOST:PORT`` where nothing accepts a TCP connection within the timeout."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(
+            f"--ray-address {address!r}: nothing answers there within {CONNECT_TIMEOUT_S:g} s "
+            f"({reason}); start the cluster with `ray start --head` on that machine or give "
+            "the address it printed."
+        ) from None
+
+
+def connect(address: str, runners: int) -> bool:
+    """Connects this process to the cluster at ``address`` (see the module docstring) and checks
+    that it has a CPU for each of ``runners``.
+
+    Returns:
+      Whether this call started Ray here (then :func:`disconnect` shuts it down).
+
+    Raises:
+      ConfigError: Ray missing, an unreachable address, too few CPUs.
+    """
+    ray = _ray()
+    started = False
+    where = "this machine"
+    if not ray.is_initialized():
+        options = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+        if address in ("", "local"):
+            if runners > local_cpus():
+                raise ConfigError(
+                    f"--runners={runners} needs {runners} CPUs (one per runner) but a local Ray "
+                    f"cluster here has {local_cpus()}: use --runners <= {local_cpus()} or join a "
+                    "larger cluster with --ray-address."
+                )
+            ray.init(num_cpus=local_cpus(), **options)
+        else:
+            if address != "auto":
+                _refuse_silent(address)
+            try:
+                ray.init(address=address, **options)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                raise ConfigError(
+                    f"--ray-address {address!r}: could not join a Ray cluster ({first.rstrip('.')}"
+                    "); start one with `ray start --head` or give its HOST:PORT."
+                ) from None
+            where = f"the cluster at {address}"
+        started = True
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if runners > cpus:
+        if started:
+            ray.shutdown()
+        raise ConfigError(
+            f"--runners={runners} needs {runners} CPUs (one per runner) but the Ray cluster of "
+            f"{where} has {cpus}: use --runners <= {cpus} or add nodes (`ray start "
+            "--address=HEAD:PORT` on each)."
+        )
+    return started
+
+
+def disconnect(started: bool) -> None:
+    """Shuts Ray down in this process if :func:`connect` started it here."""
+    if started:
+        ray = _ray()
+        if ray.is_initialized():
+            ray.shutdown()

@@ -1,0 +1,133 @@
+"""An env runner: a Ray actor that steps a slice of a run's environments with a policy copy.
+
+Runner ``k`` of ``N`` holds ``M = num_envs / N`` environments, built by
+:func:`softrl_tf.envs.make_env` (any backend) with seeds ``seed + k * M + i``, i.e. the seeds
+environments ``k * M .. k * M + M - 1`` get in one process, and a copy of the agent's collect
+policy (the agent is built from the run's config; only its policy is used). Its policy samples as
+rows ``k * M ..`` of the whole batch (:meth:`softrl_tf.policies.BoltzmannPolicy.sample_as_rows`),
+so the runners together draw the actions one process would.
+
+:meth:`EnvRunner.collect` takes the weights (a list of arrays, one per policy variable, in
+``policy.variables()`` order), the sampling generator's state (int64 ``[3]``) and the weights'
+version, sets all three, collects one segment with the library's own
+:func:`softrl_tf.training.collect.collect_segment` and returns it as a :class:`Collected`. Nothing
+here is Ray-specific: :func:`remote_runner_class` wraps the class as an actor with restarts.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Collected(NamedTuple):
+    """One runner's segment and what came with it.
+
+    Attributes:
+      flat: the ``Trajectory`` ``[M, T + 1, ...]`` flattened (``tf.nest.flatten`` order), numpy.
+      episodes: ``EpisodeStats`` of the episodes that ended in the segment, environment ids global.
+      finish_keys: int64 ``[k]``, ``t * num_envs + global env id`` of each of those episodes, to
+        merge the runners' episodes in the order one process would report them; ``None`` when
+        the count does not match (a restarted runner's lost episodes).
+      generator_state: int64 ``[3]``, the sampling generator's state after the segment.
+      version: the weights' version the segment was collected with.
+      seconds: time spent collecting (environment steps and policy forward passes).
+    """
+
+    flat: list
+    episodes: object
+    finish_keys: np.ndarray | None
+    generator_state: np.ndarray
+    version: int
+    seconds: float
+
+
+class EnvRunner:
+    """Steps environments ``first .. first + count - 1`` of a run of ``total`` environments.
+
+    Args:
+      run: the run's ``RunConfig`` (an on-policy agent).
+      first: the global index of this runner's first environment.
+      count: ``M``, the environments this runner steps.
+      threads: TensorFlow intra-op threads (a runner has one CPU of the cluster).
+    """
+
+    def __init__(self, run, first: int, count: int, threads: int = 1):
+        import softrl_tf  # noqa: F401 - the Keras-2 guard, before TensorFlow loads
+
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+        from softrl_tf import envs
+        from softrl_tf.agents import get_agent_class
+        from softrl_tf.training.collect import collect_segment
+
+        from tf_agents.environments import tf_py_environment
+
+        cfg = run.train
+        self._first, self._count, self._total = first, count, cfg.num_envs
+        self._py_env = envs.make_env(cfg.env, count, backend=cfg.backend, seed=cfg.seed + first)
+        tf_env = tf_py_environment.TFPyEnvironment(self._py_env)
+        agent = get_agent_class(cfg.agent).from_config(
+            run.agent, tf_env.time_step_spec(), tf_env.action_spec(), total_updates=1
+        )
+        policy = agent.collect_policy
+        policy.sample_as_rows(first, cfg.num_envs)
+        self._policy = policy
+        self._variables = policy.variables()
+        n_steps = agent.n_steps
+        self._collect = tf.function(
+            lambda: collect_segment(tf_env, policy, n_steps)[0], autograph=False
+        )
+        tf_env.reset()
+
+    def ready(self) -> int:
+        """The number of environments, once built (a start-up barrier for the learner)."""
+        return self._count
+
+    def collect(self, weights, generator_state, version: int) -> Collected:
+        """One segment with ``weights`` and the generator at ``generator_state``."""
+        import time
+
+        import tensorflow as tf
+        from tf_agents.trajectories import time_step as ts
+
+        started = time.perf_counter()
+        for variable, value in zip(self._variables, weights, strict=True):
+            variable.assign(value)
+        self._policy.generator.state.assign(generator_state)
+        experience = self._collect()
+        flat = [np.asarray(x) for x in tf.nest.flatten(experience)]
+        episodes = self._py_env.pop_finished_episodes()
+        episodes = episodes._replace(env_ids=episodes.env_ids + self._first)
+        # One process reports episodes step by step, each step's in environment order.
+        last = np.asarray(experience.next_step_type)[:, :-1] == ts.StepType.LAST  # [M, T]
+        env, step = np.nonzero(last)
+        keys = np.sort(step.astype(np.int64) * self._total + self._first + env)
+        if len(keys) != len(episodes.returns):
+            keys = None
+        return Collected(
+            flat,
+            episodes,
+            keys,
+            self._policy.generator.state.numpy(),
+            version,
+            time.perf_counter() - started,
+        )
+
+
+MAX_RESTARTS = 3
+"""How often Ray restarts a runner that died (its collect call is retried on the new one)."""
+
+
+def remote_runner_class():
+    """:class:`EnvRunner` as a Ray actor class: one CPU, restarted up to :data:`MAX_RESTARTS`
+    times with its interrupted call retried."""
+    import ray
+
+    return ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)(
+        EnvRunner
+    )

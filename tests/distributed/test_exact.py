@@ -1,0 +1,48 @@
+"""2 runners x 4 environments take exactly the updates of one process with 8 environments."""
+
+import softrl_tf
+from softrl_tf.distributed.iteration import RayOnPolicyIteration
+
+import numpy as np
+import pytest
+
+# 25 updates of 8 environments x 5 steps: CartPole episodes end inside segments many times.
+STEPS = 1_000
+SETTINGS = dict(seed=3, num_envs=8, steps_per_execution=4, log_every_steps=200)
+
+
+def _weights(estimator):
+    return [v.numpy() for v in estimator.agent.collect_policy.variables()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("estimator", [softrl_tf.A2C, softrl_tf.SoftQ])
+def test_two_runners_are_one_process(ray_cluster, estimator):
+    with estimator("CartPole-v1", **SETTINGS) as single:
+        initial = _weights(single)
+        alone = single.fit(STEPS, progress=False)
+        expected = _weights(single)
+        expected_state = single.agent.collect_policy.generator.state.numpy()
+    with estimator("CartPole-v1", runners=2, ray_address="local", **SETTINGS) as scaled:
+        for before, value in zip(initial, _weights(scaled), strict=True):
+            np.testing.assert_array_equal(before, value)
+        spread = scaled.fit(STEPS, progress=False)
+        iteration = scaled._trainer.iteration
+        assert type(iteration) is RayOnPolicyIteration
+        # The last batch came from the runners: 8 environments x 6 items of CartPole.
+        assert iteration.timings["segment_bytes"] >= 8 * 6 * 4 * 4
+        assert spread.env_steps == alone.env_steps == STEPS
+        assert spread.updates == alone.updates == STEPS // 40
+        for want, got in zip(expected, _weights(scaled), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(
+            scaled.agent.collect_policy.generator.state.numpy(), expected_state
+        )
+        # The episodes, in the order one process reports them.
+        assert spread.episode_returns == alone.episode_returns
+        assert spread.episode_lengths == alone.episode_lengths
+        assert spread.last_metrics["episode/return_mean100"] == pytest.approx(
+            alone.last_metrics["episode/return_mean100"]
+        )
+    assert all(w.shape == e.shape for w, e in zip(initial, expected, strict=True))
+    assert any(not np.array_equal(w, e) for w, e in zip(initial, expected, strict=True))
