@@ -67,7 +67,9 @@ def check(run) -> None:
     """Refuses, before anything starts, a run that cannot train on runners.
 
     Raises:
-      ConfigError: an off-policy agent, or ``num_envs`` not a multiple of ``runners``.
+      ConfigError: an off-policy agent, ``num_envs`` not a multiple of ``runners``, Ray not
+        installed, more runners than a local cluster has CPUs, a ``HOST:PORT`` where nothing
+        answers.
     """
     from softrl_tf.agents import get_agent_class
 
@@ -84,6 +86,7 @@ def check(run) -> None:
             f"steps as many environments): use --num-envs={low} or "
             f"{math.ceil(cfg.num_envs / cfg.runners) * cfg.runners}."
         )
+    cluster.check_address(cfg.ray_address, cfg.runners)
 
 
 class RayScaleOut:

@@ -56,6 +56,31 @@ def _refuse_silent(address: str) -> None:
         ) from None
 
 
+def check_address(address: str, runners: int) -> None:
+    """What can be refused before connecting: Ray missing, more runners than a local cluster's
+    CPUs, a ``HOST:PORT`` where nothing answers (within :data:`CONNECT_TIMEOUT_S`).
+
+    Raises:
+      ConfigError: one sentence naming the flag and the fix.
+    """
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    if address in ("", "local"):
+        _refuse_cpus(runners, local_cpus(), "a local Ray cluster here")
+    elif address != "auto":
+        _refuse_silent(address)
+
+
+def _refuse_cpus(runners: int, cpus: int, where: str) -> None:
+    if runners > cpus:
+        raise ConfigError(
+            f"--runners={runners} needs {runners} CPUs (one per runner) but {where} has {cpus}: "
+            f"use --runners <= {cpus} or join a larger cluster (`ray start --address=HEAD:PORT` "
+            "adds a node)."
+        )
+
+
 def connect(address: str, runners: int) -> bool:
     """Connects this process to the cluster at ``address`` (see the module docstring) and checks
     that it has a CPU for each of ``runners``.
@@ -72,12 +97,7 @@ def connect(address: str, runners: int) -> bool:
     if not ray.is_initialized():
         options = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         if address in ("", "local"):
-            if runners > local_cpus():
-                raise ConfigError(
-                    f"--runners={runners} needs {runners} CPUs (one per runner) but a local Ray "
-                    f"cluster here has {local_cpus()}: use --runners <= {local_cpus()} or join a "
-                    "larger cluster with --ray-address."
-                )
+            _refuse_cpus(runners, local_cpus(), "a local Ray cluster here")
             ray.init(num_cpus=local_cpus(), **options)
         else:
             if address != "auto":
@@ -92,15 +112,13 @@ def connect(address: str, runners: int) -> bool:
                 ) from None
             where = f"the cluster at {address}"
         started = True
-    cpus = int(ray.cluster_resources().get("CPU", 0))
-    if runners > cpus:
-        if started:
-            ray.shutdown()
-        raise ConfigError(
-            f"--runners={runners} needs {runners} CPUs (one per runner) but the Ray cluster of "
-            f"{where} has {cpus}: use --runners <= {cpus} or add nodes (`ray start "
-            "--address=HEAD:PORT` on each)."
+    try:
+        _refuse_cpus(
+            runners, int(ray.cluster_resources().get("CPU", 0)), f"the Ray cluster of {where}"
         )
+    except ConfigError:
+        disconnect(started)
+        raise
     return started
 
 
