@@ -85,8 +85,11 @@ class EnvRunner:
         tf_env.reset()
 
     def ready(self) -> int:
-        """The number of environments, once built (a start-up barrier for the learner)."""
-        return self._count
+        """This runner's process id, once its environments and policy are built (a start-up
+        barrier for the learner; a restarted runner answers with its new process)."""
+        import os
+
+        return os.getpid()
 
     def collect(self, weights, generator_state, version: int) -> Collected:
         """One segment with ``weights`` and the generator at ``generator_state``."""
