@@ -32,7 +32,7 @@ from softrl_tf.distributed.runner import EnvRunner
 
 __all__ = ["EnvRunner", "RayScaleOut", "learner_strategy", "scale_out_for", "uses_ray"]
 
-READY_TIMEOUT_S = 600
+READY_TIMEOUT_S = 300
 """How long the runners may take to start (import TensorFlow, build environments and policy)."""
 
 

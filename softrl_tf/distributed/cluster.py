@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 from softrl_tf.config import ConfigError
 
@@ -116,10 +117,31 @@ def connect(address: str, runners: int) -> bool:
         _refuse_cpus(
             runners, int(ray.cluster_resources().get("CPU", 0)), f"the Ray cluster of {where}"
         )
+        free = _free_cpus(ray, runners)
+        if runners > free:  # the cluster's other work holds the rest: actors would wait
+            raise ConfigError(
+                f"--runners={runners} needs {runners} free CPUs but the Ray cluster of {where} "
+                f"has {free} free now: use --runners <= {free} or wait for its other work."
+            )
     except ConfigError:
         disconnect(started)
         raise
     return started
+
+
+FREE_WAIT_S = 10.0
+"""How long to wait for CPUs that ended actors (a previous run's runners) still hold."""
+
+
+def _free_cpus(ray, wanted: int) -> int:
+    """The cluster's free CPUs, waiting up to :data:`FREE_WAIT_S` for ``wanted`` of them: Ray
+    releases a killed actor's CPU a moment after ``ray.kill`` returns."""
+    deadline = time.monotonic() + FREE_WAIT_S
+    while True:
+        free = int(ray.available_resources().get("CPU", 0))
+        if free >= wanted or time.monotonic() > deadline:
+            return free
+        time.sleep(0.1)
 
 
 def disconnect(started: bool) -> None:

@@ -35,6 +35,12 @@ from softrl_tf.training.iterations import OnPolicyIteration
 import numpy as np
 import tensorflow as tf
 
+COSTS = ("segments", "put_s", "gather_s", "collect_s", "segment_bytes")
+"""What :attr:`RayOnPolicyIteration.costs` sums per segment: one; the ``ray.put`` of the weights;
+the whole round trip (put, the runners' calls, transfer, concatenation); the slowest runner's
+own collection time (weights set, environment steps, policy forward passes); the bytes of the
+concatenated batch."""
+
 
 class RayOnPolicyIteration(OnPolicyIteration):
     """On-policy iteration over ``runners``, Ray actor handles of
@@ -59,9 +65,16 @@ class RayOnPolicyIteration(OnPolicyIteration):
         spec = agent.collect_data_spec
         self._spec = spec
         self._shapes = [[num_envs, agent.n_steps + 1, *s.shape] for s in tf.nest.flatten(spec)]
-        self.timings = {"put_s": 0.0, "gather_s": 0.0, "collect_s": 0.0, "segment_bytes": 0}
-        """The last segment's costs: ``ray.put`` of the weights, the whole round trip, the
-        slowest runner's collection, and the bytes of the concatenated batch."""
+        self.costs = dict.fromkeys(COSTS, 0.0)
+        """Sums over the segments gathered so far (see :data:`COSTS`)."""
+
+    def train_step(self):
+        """The parent's iteration, traced into the Keras training function directly.
+
+        Not a nested ``tf.function``: under a ``MirroredStrategy`` the optimizer's gradient
+        all-reduce is a ``merge_call``, which TensorFlow refuses inside one.
+        """
+        return OnPolicyIteration.train_step.python_function(self)
 
     @property
     def env_steps_per_call(self) -> int:
@@ -99,12 +112,14 @@ class RayOnPolicyIteration(OnPolicyIteration):
             raise RuntimeError(f"runners {stale} collected with another weights version")
         flat = [np.concatenate(xs, axis=0) for xs in zip(*(p.flat for p in parts), strict=True)]
         self._episodes.extend((p.episodes, p.finish_keys) for p in parts)
-        self.timings = {
+        costs = {
+            "segments": 1,
             "put_s": put,
             "gather_s": time.perf_counter() - started,
             "collect_s": max(p.seconds for p in parts),
             "segment_bytes": sum(x.nbytes for x in flat),
         }
+        self.costs = {name: self.costs[name] + costs[name] for name in COSTS}
         return (*flat, parts[0].generator_state)
 
     def pop_finished_episodes(self) -> EpisodeStats:

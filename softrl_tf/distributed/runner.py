@@ -91,6 +91,12 @@ class EnvRunner:
 
         return os.getpid()
 
+    def set_weights(self, weights, generator_state) -> None:
+        """Sets the policy's variables (``policy.variables()`` order) and generator state."""
+        for variable, value in zip(self._variables, weights, strict=True):
+            variable.assign(value)
+        self._policy.generator.state.assign(generator_state)
+
     def collect(self, weights, generator_state, version: int) -> Collected:
         """One segment with ``weights`` and the generator at ``generator_state``."""
         import time
@@ -99,9 +105,7 @@ class EnvRunner:
         from tf_agents.trajectories import time_step as ts
 
         started = time.perf_counter()
-        for variable, value in zip(self._variables, weights, strict=True):
-            variable.assign(value)
-        self._policy.generator.state.assign(generator_state)
+        self.set_weights(weights, generator_state)
         experience = self._collect()
         flat = [np.asarray(x) for x in tf.nest.flatten(experience)]
         episodes = self._py_env.pop_finished_episodes()

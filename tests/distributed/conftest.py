@@ -8,12 +8,11 @@ import logging
 
 import pytest
 
-ray = pytest.importorskip("ray")
-
 
 @pytest.fixture(scope="module")
 def ray_cluster():
     """``ray.init(num_cpus=2)`` for the module, shut down after it."""
+    ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     try:
         yield ray

@@ -1,10 +1,12 @@
 """2 runners x 4 environments take exactly the updates of one process with 8 environments."""
 
 import softrl_tf
+from softrl_tf import distributed
 from softrl_tf.distributed.iteration import RayOnPolicyIteration
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 # 25 updates of 8 environments x 5 steps: CartPole episodes end inside segments many times.
 STEPS = 1_000
@@ -15,24 +17,24 @@ def _weights(estimator):
     return [v.numpy() for v in estimator.agent.collect_policy.variables()]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("estimator", [softrl_tf.A2C, softrl_tf.SoftQ])
-def test_two_runners_are_one_process(ray_cluster, estimator):
+def _check_same_updates(estimator, steps=STEPS):
     with estimator("CartPole-v1", **SETTINGS) as single:
         initial = _weights(single)
-        alone = single.fit(STEPS, progress=False)
+        alone = single.fit(steps, progress=False)
         expected = _weights(single)
         expected_state = single.agent.collect_policy.generator.state.numpy()
+    assert any(not np.array_equal(w, e) for w, e in zip(initial, expected, strict=True))
     with estimator("CartPole-v1", runners=2, ray_address="local", **SETTINGS) as scaled:
         for before, value in zip(initial, _weights(scaled), strict=True):
             np.testing.assert_array_equal(before, value)
-        spread = scaled.fit(STEPS, progress=False)
+        spread = scaled.fit(steps, progress=False)
         iteration = scaled._trainer.iteration
         assert type(iteration) is RayOnPolicyIteration
-        # The last batch came from the runners: 8 environments x 6 items of CartPole.
-        assert iteration.timings["segment_bytes"] >= 8 * 6 * 4 * 4
-        assert spread.env_steps == alone.env_steps == STEPS
-        assert spread.updates == alone.updates == STEPS // 40
+        # Every batch came from the runners: 8 environments x 6 items of CartPole (float32 [4]).
+        assert iteration.costs["segments"] == steps // 40
+        assert iteration.costs["segment_bytes"] >= steps // 40 * 8 * 6 * 4 * 4
+        assert spread.env_steps == alone.env_steps == steps
+        assert spread.updates == alone.updates == steps // 40
         for want, got in zip(expected, _weights(scaled), strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(
@@ -44,5 +46,26 @@ def test_two_runners_are_one_process(ray_cluster, estimator):
         assert spread.last_metrics["episode/return_mean100"] == pytest.approx(
             alone.last_metrics["episode/return_mean100"]
         )
-    assert all(w.shape == e.shape for w, e in zip(initial, expected, strict=True))
-    assert any(not np.array_equal(w, e) for w, e in zip(initial, expected, strict=True))
+        return scaled.model.distribute_strategy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("estimator", [softrl_tf.A2C, softrl_tf.SoftQ])
+def test_two_runners_are_one_process(ray_cluster, estimator):
+    strategy = _check_same_updates(estimator)
+    assert strategy is tf.distribute.get_strategy()  # no GPU here: the default strategy
+
+
+@pytest.mark.slow
+def test_the_learner_under_mirrored_strategy_takes_the_same_updates(ray_cluster, monkeypatch):
+    """The learner's path on a GPU machine (a MirroredStrategy of one replica), on the CPU.
+
+    Three updates: the strategy's graph (its gradient all-reduce, its variables) rounds one
+    update differently in the last bits (~1e-8 here), which RMSProp's step, divided by small
+    running averages early on, amplifies over tens of updates (~1e-4 after 25).
+    """
+    monkeypatch.setattr(
+        distributed, "learner_strategy", lambda: tf.distribute.MirroredStrategy(["/cpu:0"])
+    )
+    strategy = _check_same_updates(softrl_tf.A2C, steps=120)
+    assert isinstance(strategy, tf.distribute.MirroredStrategy)
