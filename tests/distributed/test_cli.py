@@ -118,7 +118,7 @@ def test_a_run_killed_with_its_driver_resumes(tmp_path):
     kept = max(int(float(row["env_steps"])) for row in _rows(root))
     assert kept >= 400
     resumed = subprocess.run(
-        [*argv, "--resume", "--total-steps=2000"],
+        [*argv, "--resume", "--total-steps=2000", "--export"],
         capture_output=True,
         text=True,
         timeout=400,
@@ -129,3 +129,6 @@ def test_a_run_killed_with_its_driver_resumes(tmp_path):
     assert "done: 2000 environment steps" in resumed.stdout
     steps = [int(float(row["env_steps"])) for row in _rows(root)]
     assert steps == sorted(set(steps)) and steps[-1] == 2000
+    # The exports of a run on runners are the one-process ones.
+    assert os.path.isfile(os.path.join(root, "saved_model", "saved_model.pb"))
+    assert os.path.isdir(os.path.join(root, "policy"))
