@@ -245,6 +245,12 @@ class TrainConfig:
         "process, or 'local' when --runners > 1.",
         (_is_ray_address, "empty, local, auto or HOST:PORT (such as 10.0.0.5:6379)"),
     )
+    runner_steps: int = setting(
+        16,
+        "soft_dqn and dqn on runners: batch steps a runner takes per call with the weights it "
+        "got at the call's start (it gets new ones every that many steps).",
+        int_in(1, 10_000, "a runner's steps are held in memory until the learner reads them"),
+    )
 
 
 @dataclass

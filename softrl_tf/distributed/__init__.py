@@ -13,9 +13,12 @@ A run with ``runners > 1`` or a ``ray_address`` trains with :class:`RayScaleOut`
 * on-policy agents (a2c, softq) collect synchronously (:mod:`softrl_tf.distributed.iteration`):
   each update's batch ``[num_envs, n_steps + 1, ...]`` is the runners' segments, all collected
   with the weights of that update, which go out once per update through Ray's object store.
-  ``runners`` x ``M`` environments give exactly the updates of one process with ``num_envs``.
+  ``runners`` x ``M`` environments give exactly the updates of one process with ``num_envs``;
 
-Off-policy agents (soft_dqn, dqn) are refused with ``runners``/``ray_address`` for now.
+* off-policy agents (soft_dqn, dqn) collect asynchronously: each runner steps ``runner_steps``
+  batch steps per call with the weights (and update counter, for the epsilon schedule) it got
+  when the call began, always one call ahead of the learner, which puts the batch steps into the
+  replay it holds, one per iteration as in one process.
 
 Nothing here reimplements what Ray or ``tf.distribute`` provide: actors, restarts
 (``max_restarts``), the object store and the cluster are Ray's; device placement and replicas
@@ -67,18 +70,12 @@ def check(run) -> None:
     """Refuses, before anything starts, a run that cannot train on runners.
 
     Raises:
-      ConfigError: an off-policy agent, ``num_envs`` not a multiple of ``runners``, Ray not
+      ConfigError: ``num_envs`` not a multiple of ``runners``, Ray not
         installed, more runners than a local cluster has CPUs, a ``HOST:PORT`` where nothing
         answers.
     """
-    from softrl_tf.agents import get_agent_class
 
     cfg = run.train
-    if not get_agent_class(cfg.agent).on_policy:
-        raise ConfigError(
-            f"--runners and --ray-address apply to a2c and softq; --agent={cfg.agent} trains in "
-            "one process: drop them."
-        )
     if cfg.num_envs % cfg.runners:
         low = cfg.num_envs // cfg.runners * cfg.runners or cfg.runners
         raise ConfigError(
@@ -102,11 +99,12 @@ class RayScaleOut:
         self._run = run
         self.strategy = learner_strategy()
         self._started = False
+        self._iteration = None
         self.runners: list = []
 
     def iteration(self, agent, run):
         """Connects to the cluster, starts the runners and returns the iteration over them."""
-        from softrl_tf.distributed.iteration import RayOnPolicyIteration
+        from softrl_tf.distributed.iteration import RayOffPolicyIteration, RayOnPolicyIteration
         from softrl_tf.distributed.runner import remote_runner_class
 
         cfg = run.train
@@ -117,12 +115,20 @@ class RayScaleOut:
         per_runner = cfg.num_envs // cfg.runners
         self.runners = [actor.remote(run, k * per_runner, per_runner) for k in range(cfg.runners)]
         ray.get([r.ready.remote() for r in self.runners], timeout=READY_TIMEOUT_S)
+        if not agent.on_policy:
+            self._iteration = RayOffPolicyIteration(
+                agent, self.runners, cfg.num_envs, run.replay, cfg.runner_steps
+            )
+            return self._iteration
         return RayOnPolicyIteration(
             agent, self.runners, cfg.num_envs, diagnostics_every=cfg.diagnostics_every_updates
         )
 
     def close(self) -> None:
         """Ends the runners, and Ray if this run started it (idempotent)."""
+        if self._iteration is not None:
+            self._iteration.finish()
+            self._iteration = None
         if self.runners:
             import ray
 

@@ -28,9 +28,10 @@ merge of the runners' finished-episode reports into one process's order.
 from __future__ import annotations
 
 import time
+import types
 
 from softrl_tf.envs import EpisodeStats
-from softrl_tf.training.iterations import OnPolicyIteration
+from softrl_tf.training.iterations import OffPolicyIteration, OnPolicyIteration
 
 import numpy as np
 import tensorflow as tf
@@ -142,3 +143,137 @@ class RayOnPolicyIteration(OnPolicyIteration):
                 joined = EpisodeStats(*(f[order] for f in joined))
             merged.append(joined)
         return EpisodeStats(*(np.concatenate(f) for f in zip(*merged, strict=True)))
+
+
+class RayOffPolicyIteration(OffPolicyIteration):
+    """Off-policy iteration whose batch steps come from env runners on Ray (soft_dqn, dqn).
+
+    Collection is asynchronous: each runner is always one call ahead, stepping
+    ``runner_steps`` batch steps of its environments with the weights and update counter it got
+    when the call began, while the learner trains on what it already has. Each
+    :meth:`collect` takes the next batch step ``[num_envs]`` (the runners' steps concatenated in
+    runner order) into the replay buffer the learner holds, exactly as one process's batch step;
+    when the chunk is used up the learner takes the runners' next one and at once sends them the
+    current weights for the following. The data in replay is thus up to two chunks behind the
+    weights (off-policy agents learn from older data anyway). Steps counted are the steps put
+    into replay: exact, whatever the runners have stepped ahead.
+
+    Args:
+      agent: the learner's ``SoftDQNAgent``.
+      runners: the actor handles, in environment order.
+      num_envs: ``B``, the environments of all runners together.
+      replay: the run's ``ReplayConfig``.
+      chunk: ``runner_steps``, batch steps per runner call.
+      timeout_s: seconds one chunk may take before the run stops with a fault.
+    """
+
+    def __init__(self, agent, runners, num_envs: int, replay, chunk: int, timeout_s=600):
+        super().__init__(agent, types.SimpleNamespace(batch_size=num_envs), replay)
+        self._runners = list(runners)
+        self._num_envs = num_envs
+        self._chunk_steps = chunk
+        self._timeout_s = timeout_s
+        self._version = 0
+        self._in_flight = None
+        self._chunk = None
+        self._position = chunk
+        self._pending: list[tuple[int, EpisodeStats]] = []
+        self._released: list[EpisodeStats] = []
+        self._put_s = 0.0
+        self._spec = agent.collect_data_spec
+        self._shapes = [[num_envs, *s.shape] for s in tf.nest.flatten(self._spec)]
+        self.costs = dict.fromkeys(COSTS, 0.0)
+        """Sums over the chunks gathered so far (see :data:`COSTS`)."""
+
+    def train_step(self):
+        """The parent's iteration, traced into the Keras training function directly (see
+        :meth:`RayOnPolicyIteration.train_step`)."""
+        return OffPolicyIteration.train_step.python_function(self)
+
+    @tf.function(autograph=False)
+    def collect(self):
+        """The runners' next batch step into the replay buffer."""
+        policy = self._agent.collect_policy
+        weights = [tf.identity(v) for v in policy.variables()]
+        counter = self._agent.train_step_counter.read_value()
+        dtypes = [s.dtype for s in tf.nest.flatten(self._spec)]
+        flat = tf.numpy_function(self._next_step, [counter, *weights], dtypes, stateful=True)
+        for tensor, shape in zip(flat, self._shapes, strict=True):
+            tensor.set_shape(shape)
+        self.replay_buffer.add_batch(tf.nest.pack_sequence_as(self._spec, flat))
+
+    def _submit(self, counter, weights):
+        import ray
+
+        self._version += 1
+        started = time.perf_counter()
+        ref = ray.put(list(weights))
+        self._put_s = time.perf_counter() - started
+        return [r.collect.remote(ref, None, self._version, counter) for r in self._runners]
+
+    def _next_step(self, counter, *weights):
+        import ray
+
+        if self._position >= self._chunk_steps:
+            started = time.perf_counter()
+            if self._in_flight is None:
+                self._in_flight = self._submit(counter, weights)
+            parts = ray.get(self._in_flight, timeout=self._timeout_s)
+            put = self._put_s
+            self._in_flight = self._submit(counter, weights)  # the runners step on meanwhile
+            # [B, runner_steps, ...]: the bootstrap item of each runner's segment is not used.
+            self._chunk = [
+                np.concatenate(xs, axis=0)[:, :-1]
+                for xs in zip(*(p.flat for p in parts), strict=True)
+            ]
+            self._position = 0
+            self._released.extend(stats for _, stats in self._pending)
+            self._pending = sorted(
+                (
+                    (int(key), EpisodeStats(*(f[k : k + 1] for f in part.episodes)))
+                    for part in parts
+                    for k, key in enumerate(self._finish_keys(part))
+                ),
+                key=lambda item: item[0],
+            )
+            costs = {
+                "segments": 1,
+                "put_s": put,
+                "gather_s": time.perf_counter() - started,
+                "collect_s": max(p.seconds for p in parts),
+                "segment_bytes": sum(x.nbytes for x in self._chunk),
+            }
+            self.costs = {name: self.costs[name] + costs[name] for name in COSTS}
+        step = self._position
+        self._position += 1
+        return [x[:, step] for x in self._chunk]
+
+    def finish(self, timeout_s: float = 30.0) -> None:
+        """Waits (up to ``timeout_s``) for the runners' calls in flight, so that ending them
+        interrupts nothing; their steps were never counted and are dropped."""
+        if self._in_flight is not None:
+            import ray
+
+            ray.wait(self._in_flight, num_returns=len(self._in_flight), timeout=timeout_s)
+            self._in_flight = None
+
+    def _finish_keys(self, part) -> np.ndarray:
+        """``step * num_envs + env`` of each episode a runner reported (its chunk's last step
+        for a restarted runner's, whose count does not match its steps)."""
+        if part.finish_keys is not None:
+            return part.finish_keys
+        last = (self._chunk_steps - 1) * self._num_envs
+        return last + part.episodes.env_ids.astype(np.int64)
+
+    def pop_finished_episodes(self) -> EpisodeStats:
+        """The episodes that ended in the batch steps put into replay since the previous call,
+        in the order one process would report them (by step, then environment)."""
+        limit = self._position * self._num_envs
+        done = self._released + [stats for key, stats in self._pending if key < limit]
+        self._released = []
+        self._pending = [(key, stats) for key, stats in self._pending if key >= limit]
+        if not done:
+            return EpisodeStats(
+                np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int64)
+            )
+        return EpisodeStats(*(np.concatenate(f) for f in zip(*done, strict=True)))

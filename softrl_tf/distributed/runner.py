@@ -30,7 +30,8 @@ class Collected(NamedTuple):
       finish_keys: int64 ``[k]``, ``t * num_envs + global env id`` of each of those episodes, to
         merge the runners' episodes in the order one process would report them; ``None`` when
         the count does not match (a restarted runner's lost episodes).
-      generator_state: int64 ``[3]``, the sampling generator's state after the segment.
+      generator_state: int64 ``[3]``, the sampling generator's state after the segment (``None``
+        for a policy without one).
       version: the weights' version the segment was collected with.
       seconds: time spent collecting (environment steps and policy forward passes).
     """
@@ -47,7 +48,8 @@ class EnvRunner:
     """Steps environments ``first .. first + count - 1`` of a run of ``total`` environments.
 
     Args:
-      run: the run's ``RunConfig`` (an on-policy agent).
+      run: the run's ``RunConfig``. On-policy agents collect ``n_steps`` per call, off-policy
+        ones ``runner_steps``.
       first: the global index of this runner's first environment.
       count: ``M``, the environments this runner steps.
       threads: TensorFlow intra-op threads (a runner has one CPU of the cluster).
@@ -61,9 +63,12 @@ class EnvRunner:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
+        import random
+
         from softrl_tf import envs
         from softrl_tf.agents import get_agent_class
         from softrl_tf.training.collect import collect_segment
+        from softrl_tf.training.iterations import OffPolicyIteration
 
         from tf_agents.environments import tf_py_environment
 
@@ -71,14 +76,25 @@ class EnvRunner:
         self._first, self._count, self._total = first, count, cfg.num_envs
         self._py_env = envs.make_env(cfg.env, count, backend=cfg.backend, seed=cfg.seed + first)
         tf_env = tf_py_environment.TFPyEnvironment(self._py_env)
-        agent = get_agent_class(cfg.agent).from_config(
-            run.agent, tf_env.time_step_spec(), tf_env.action_spec(), total_updates=1
+        agent_class = get_agent_class(cfg.agent)
+        # Off-policy exploration schedules (epsilon) decay over the learner's total updates.
+        total_updates = 1
+        if not agent_class.on_policy:
+            n = getattr(run.agent, "n_steps", 1)
+            total_updates = OffPolicyIteration.total_updates(
+                cfg.total_steps, n, cfg.num_envs, run.replay
+            )
+        random.seed(cfg.seed)  # the sampling generator's seed, as in the learner
+        agent = agent_class.from_config(
+            run.agent, tf_env.time_step_spec(), tf_env.action_spec(), total_updates=total_updates
         )
+        self._agent = agent
         policy = agent.collect_policy
-        policy.sample_as_rows(first, cfg.num_envs)
+        if hasattr(policy, "sample_as_rows"):  # Boltzmann; TF-Agents' epsilon-greedy has none
+            policy.sample_as_rows(first, cfg.num_envs)
         self._policy = policy
         self._variables = policy.variables()
-        n_steps = agent.n_steps
+        n_steps = agent.n_steps if agent_class.on_policy else cfg.runner_steps
         self._collect = tf.function(
             lambda: collect_segment(tf_env, policy, n_steps)[0], autograph=False
         )
@@ -91,21 +107,26 @@ class EnvRunner:
 
         return os.getpid()
 
-    def set_weights(self, weights, generator_state) -> None:
-        """Sets the policy's variables (``policy.variables()`` order) and generator state."""
+    def set_weights(self, weights, generator_state=None, counter=None) -> None:
+        """Sets the policy's variables (``policy.variables()`` order) and, when given, the
+        sampling generator's state and the agent's update counter (exploration schedules)."""
         for variable, value in zip(self._variables, weights, strict=True):
             variable.assign(value)
-        self._policy.generator.state.assign(generator_state)
+        if generator_state is not None:
+            self._policy.generator.state.assign(generator_state)
+        if counter is not None:
+            self._agent.train_step_counter.assign(counter)
 
-    def collect(self, weights, generator_state, version: int) -> Collected:
-        """One segment with ``weights`` and the generator at ``generator_state``."""
+    def collect(self, weights, generator_state, version: int, counter=None) -> Collected:
+        """One segment with ``weights``, the generator at ``generator_state`` (``None``: where
+        it is) and the update counter at ``counter`` (``None``: unchanged)."""
         import time
 
         import tensorflow as tf
         from tf_agents.trajectories import time_step as ts
 
         started = time.perf_counter()
-        self.set_weights(weights, generator_state)
+        self.set_weights(weights, generator_state, counter)
         experience = self._collect()
         flat = [np.asarray(x) for x in tf.nest.flatten(experience)]
         episodes = self._py_env.pop_finished_episodes()
@@ -116,11 +137,12 @@ class EnvRunner:
         keys = np.sort(step.astype(np.int64) * self._total + self._first + env)
         if len(keys) != len(episodes.returns):
             keys = None
+        generator = getattr(self._policy, "generator", None)
         return Collected(
             flat,
             episodes,
             keys,
-            self._policy.generator.state.numpy(),
+            None if generator is None else generator.state.numpy(),
             version,
             time.perf_counter() - started,
         )

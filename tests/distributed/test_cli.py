@@ -64,9 +64,8 @@ def _free_port():
         ([f"--ray-address=127.0.0.1:{_free_port()}"], "nothing answers there within 5 s"),
         (["--ray-address=not an address"], "--ray-address (ray_address) must be empty, local"),
         (["--runners=3"], "--num-envs=4 must be a multiple of --runners=3"),
-        (["--agent=dqn", "--runners=2"], "apply to a2c and softq; --agent=dqn trains in one"),
     ],
-    ids=["zero", "negative", "more-than-cpus", "unreachable", "malformed", "uneven", "dqn"],
+    ids=["zero", "negative", "more-than-cpus", "unreachable", "malformed", "uneven"],
 )
 def test_bad_runner_input_is_one_sentence_and_exit_2(tmp_path, flags, says):
     root = tmp_path / "run"
