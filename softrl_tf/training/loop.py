@@ -293,6 +293,12 @@ class Trainer:
         self.run = run
         self.scale_out = scale_out
         cfg = run.train
+        if scale_out is None and (cfg.runners > 1 or cfg.ray_address):
+            raise ConfigError(
+                "--runners and --ray-address need the env runners of softrl_tf.distributed: "
+                "train through the command line or an estimator, or pass "
+                "scale_out=softrl_tf.distributed.scale_out_for(run)."
+            )
         _refuse_constructor_description(cfg, resume)
         self.agent_class = get_agent_class(cfg.agent)
         root = cfg.root_dir

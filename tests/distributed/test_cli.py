@@ -131,3 +131,13 @@ def test_a_run_killed_with_its_driver_resumes(tmp_path):
     # The exports of a run on runners are the one-process ones.
     assert os.path.isfile(os.path.join(root, "saved_model", "saved_model.pb"))
     assert os.path.isdir(os.path.join(root, "policy"))
+
+
+def test_the_training_loop_alone_refuses_runners_it_was_not_given():
+    """``train`` from Python without the runners does not quietly train in process."""
+    from softrl_tf.config import ConfigError, TrainConfig
+    from softrl_tf.training.loop import train
+
+    config = TrainConfig(agent="a2c", runners=2, root_dir=None, total_steps=100)
+    with pytest.raises(ConfigError, match="scale_out=softrl_tf.distributed.scale_out_for"):
+        train(config)
