@@ -69,3 +69,27 @@ def test_the_learner_under_mirrored_strategy_takes_the_same_updates(ray_cluster,
     )
     strategy = _check_same_updates(softrl_tf.A2C, steps=120)
     assert isinstance(strategy, tf.distribute.MirroredStrategy)
+
+
+@pytest.mark.slow
+def test_save_load_and_export_on_runners(ray_cluster, tmp_path):
+    """An estimator on runners saves, loads (onto new runners) and exports as in one process."""
+    observations = np.zeros((3, 4), np.float32)
+    with softrl_tf.A2C("CartPole-v1", runners=2, ray_address="local", num_envs=4) as model:
+        model.fit(400, progress=False)
+        weights = _weights(model)
+        actions = model.predict(observations)
+        model.save(str(tmp_path / "saved"))
+    loaded = softrl_tf.load(str(tmp_path / "saved"))
+    try:
+        assert type(loaded._trainer.iteration) is RayOnPolicyIteration
+        assert loaded.env_steps == 400
+        for want, got in zip(weights, _weights(loaded), strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(loaded.predict(observations), actions)
+        assert loaded.fit(200, progress=False).env_steps == 600
+        loaded.export(str(tmp_path / "export"))
+    finally:
+        loaded.close()
+    served = tf.saved_model.load(str(tmp_path / "export" / "saved_model"))
+    assert served.signatures["serving_default"] is not None
