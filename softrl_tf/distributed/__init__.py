@@ -5,16 +5,16 @@ A run with ``runners > 1`` or a ``ray_address`` trains with :class:`RayScaleOut`
 * ``runners`` Ray actors (:mod:`softrl_tf.distributed.runner`), one CPU each, each holding
   ``M = num_envs / runners`` environments from :func:`softrl_tf.envs.make_env` and a copy of the
   collect policy;
-* the learner in this process: the agent, its Keras model (:class:`softrl_tf.training.keras_model.
-  AgentModel`) and optimizer are built under :func:`learner_strategy` (``MirroredStrategy`` over
-  the GPUs TensorFlow sees, TensorFlow's default strategy on a CPU-only machine), and trained by the
-  library's own ``Trainer``: metrics, checkpoints, ``--resume``, exports and the non-finite guard
-  are the single-process ones;
+* the learner in this process: the agent, its Keras model
+  (:class:`softrl_tf.training.keras_model.AgentModel`) and optimizer are built under
+  :func:`learner_strategy` (``MirroredStrategy`` over the one GPU TensorFlow sees, TensorFlow's
+  default strategy on a CPU-only machine), and trained by the library's own ``Trainer``:
+  metrics, checkpoints, ``--resume``, exports and the non-finite guard are the single-process
+  ones;
 * on-policy agents (a2c, softq) collect synchronously (:mod:`softrl_tf.distributed.iteration`):
   each update's batch ``[num_envs, n_steps + 1, ...]`` is the runners' segments, all collected
   with the weights of that update, which go out once per update through Ray's object store.
   ``runners`` x ``M`` environments give exactly the updates of one process with ``num_envs``;
-
 * off-policy agents (soft_dqn, dqn) collect asynchronously: each runner steps ``runner_steps``
   batch steps per call with the weights (and update counter, for the epsilon schedule) it got
   when the call began, always one call ahead of the learner, which puts the batch steps into the
@@ -22,7 +22,9 @@ A run with ``runners > 1`` or a ``ray_address`` trains with :class:`RayScaleOut`
 
 Nothing here reimplements what Ray or ``tf.distribute`` provide: actors, restarts
 (``max_restarts``), the object store and the cluster are Ray's; device placement and replicas
-are the strategy's.
+are the strategy's. Hand-written, because neither provides it: the bridge between the Keras
+training function and Ray (:mod:`~softrl_tf.distributed.iteration`) and the one-sentence checks
+of a cluster before joining it (:mod:`~softrl_tf.distributed.cluster`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""The on-policy iteration whose segments come from env runners on Ray.
+"""The iterations whose environment steps come from env runners on Ray.
 
-:class:`RayOnPolicyIteration` is :class:`softrl_tf.training.iterations.OnPolicyIteration` with
-one method replaced: :meth:`~RayOnPolicyIteration.segment`. Everything else (the agent's own
-``train``, the gradient-equivalence diagnostics, the Keras training step around it, callbacks,
-checkpoints, the non-finite guard) is the single-process code path.
+:class:`RayOffPolicyIteration` (soft_dqn, dqn) collects asynchronously; see its docstring.
+:class:`RayOnPolicyIteration` (a2c, softq) is
+:class:`softrl_tf.training.iterations.OnPolicyIteration` with one method replaced,
+:meth:`~RayOnPolicyIteration.segment`. Everything else (the agent's own ``train``, the
+gradient-equivalence diagnostics, the Keras training step around it, callbacks, checkpoints, the
+non-finite guard) is the single-process code path.
 
 One iteration, inside the Keras training function (``tf.function``):
 
@@ -22,7 +24,9 @@ One iteration, inside the Keras training function (``tf.function``):
 So ``N`` runners with ``M`` environments each take exactly the updates of one process with
 ``N * M`` environments (tests/distributed/test_exact.py). Hand-written here, because Ray and
 TensorFlow do not provide it: the numpy bridge between the graph and Ray (a few lines), and the
-merge of the runners' finished-episode reports into one process's order.
+merge of the runners' finished-episode reports into one process's order. Either iteration's
+``train_step`` is traced into the Keras training function rather than being a ``tf.function`` of
+its own, so that it runs under a ``MirroredStrategy`` too.
 """
 
 from __future__ import annotations
