@@ -22,7 +22,7 @@ setup: $(STAMP)
 
 $(STAMP): setup.py scripts/install_stack.sh requirements/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	bash scripts/install_stack.sh $(PY) "[atari,dev,notebooks]"
+	bash scripts/install_stack.sh $(PY) "[atari,dev,notebooks,distributed]"
 	@touch $(STAMP)
 
 train: setup

@@ -15,6 +15,9 @@ ATARI = ["ale-py>=0.12,<0.13", "opencv-python-headless>=4.8"]
 # with pygame.
 VIDEO = ["moviepy>=2", "pygame>=2.1"]
 NOTEBOOKS = ["matplotlib>=3.7", "jupyter", "nbmake>=1.5", "minatar>=1.0.15"]
+# softrl_tf.distributed: env runners as Ray actors. Ray installs beside TensorFlow without
+# touching it, protobuf or numpy.
+DISTRIBUTED = ["ray>=2.40"]
 # The scripts/ files are the same commands, for a checkout without an install.
 CONSOLE_SCRIPTS = [
     "softrl-train = softrl_tf.training.cli:main",
@@ -70,6 +73,7 @@ setup(
         "minatar": ["minatar>=1.0.15"],
         "video": VIDEO,
         "notebooks": NOTEBOOKS,
+        "distributed": DISTRIBUTED,
         "dev": DEV,
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},

@@ -2,6 +2,7 @@
 # Install softrl_tf and its TensorFlow stack into the Python given as $1 (default: python3).
 #
 #   scripts/install_stack.sh .venv/bin/python "[atari,dev]"
+#   scripts/install_stack.sh .venv/bin/python "[atari,dev,notebooks,distributed]"   # make setup
 #   SOFTRL_TF_VERSION=2.19 scripts/install_stack.sh .venv-tf-oldest/bin/python "[dev]"
 #
 # The order matters:

@@ -176,6 +176,16 @@ def to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+def _is_ray_address(v) -> bool:
+    """``""``, ``"local"``, ``"auto"``, or ``[ray://]HOST:PORT`` with a port in 1..65535."""
+    if not isinstance(v, str):
+        return False
+    if v in ("", "local", "auto"):
+        return True
+    host, _, port = v.removeprefix("ray://").rpartition(":")
+    return bool(host.strip()) and port.isdigit() and 1 <= int(port) <= 65535
+
+
 # The choice lists, defined once: config fields take these Literal types, so the command line,
 # the validation, the losses' and networks' own checks and the docs read the same values.
 Backend = Literal["auto", "sync", "async", "parallel", "ale"]
@@ -249,6 +259,25 @@ class TrainConfig:
         0,
         "Updates between gradient-equivalence diagnostics (a2c, softq); 0 disables.",
         INT_NONNEGATIVE,
+    )
+    runners: int = setting(
+        1,
+        "Environment runners (Ray actors, one CPU each), each stepping num_envs / runners of the "
+        "environments; 1 without --ray-address trains in this process (softrl_tf.distributed).",
+        int_in(1, 4096, "each runner is a process holding its environments and a policy copy"),
+    )
+    ray_address: str = setting(
+        "",
+        "Ray cluster of the runners: 'local' (this process's, started here if needed), 'auto' "
+        "(the cluster `ray start` runs on this machine) or its HOST:PORT; empty: in this "
+        "process, or 'local' when --runners > 1.",
+        (_is_ray_address, "empty, local, auto or HOST:PORT (such as 10.0.0.5:6379)"),
+    )
+    runner_steps: int = setting(
+        16,
+        "soft_dqn and dqn on runners: batch steps a runner takes per call with the weights it "
+        "got at the call's start (it gets new ones every that many steps).",
+        int_in(1, 10_000, "a runner's steps are held in memory until the learner reads them"),
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, NamedTuple
 from softrl_tf import envs
 from softrl_tf._quiet import quiet_stack
 from softrl_tf.config import ConfigError
+from softrl_tf.distributed import scale_out_for
 from softrl_tf.presets import resolve
 from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
 from softrl_tf.training.loop import Trainer, TrainResult, write_config
@@ -83,7 +84,9 @@ class Estimator:
         if env is not None:
             overrides["env"] = env
         run = resolve(self.agent_name, preset, saved, overrides)
-        self._trainer = Trainer(run, resume=resume, overwrite=overwrite)
+        self._trainer = Trainer(
+            run, resume=resume, overwrite=overwrite, scale_out=scale_out_for(run)
+        )
 
     @property
     def run_config(self):

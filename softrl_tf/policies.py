@@ -103,6 +103,26 @@ class BoltzmannPolicy(tf_policy.TFPolicy):
         # a run's seed sets): checkpointed with the agent, so a restored run samples the same
         # actions as one never interrupted.
         self._generator = tf.random.Generator.from_seed(random.randrange(2**31 - 1))
+        self._rows: tuple[int, int] | None = None
+
+    def sample_as_rows(self, first: int, total: int) -> None:
+        """Samples the batch as rows ``first .. first + B - 1`` of a batch of ``total``.
+
+        ``tf.random.stateless_categorical`` draws row ``i`` of a batch from the seed and ``i``
+        alone, so an environment's action depends on its index in the whole batch, not on how
+        the batch is split. Env runners that each step a slice of the environments
+        (:mod:`softrl_tf.distributed`) set their slice here; their logits are padded to
+        ``[total, A]`` for sampling (``total * A`` uniform draws per step, no network work), and
+        together they draw exactly the actions one policy would draw for the whole batch.
+        """
+        if not 0 <= first < total:
+            raise ValueError(f"sample_as_rows: need 0 <= first < total, got {first}, {total}.")
+        self._rows = (int(first), int(total))
+
+    @property
+    def generator(self) -> tf.random.Generator:
+        """The generator that action sampling draws its per-step seed from."""
+        return self._generator
 
     @property
     def network(self):
@@ -137,9 +157,15 @@ class BoltzmannPolicy(tf_policy.TFPolicy):
             time_step.observation, step_type=time_step.step_type, policy_state=policy_state
         )
         flat = tf.reshape(logits, [-1, self._num_actions])
+        rows = tf.shape(flat)[0]
+        if self._rows is not None:  # a slice of a larger batch: see sample_as_rows
+            first, total = self._rows
+            flat = tf.pad(flat, [[first, total - first - rows], [0, 0]])
         sampled = tf.random.stateless_categorical(
             flat, 1, seed=self._generator.make_seeds(1)[:, 0], dtype=tf.int64
         )
+        if self._rows is not None:
+            sampled = sampled[first : first + rows]
         action = tf.reshape(sampled, tf.shape(logits)[:-1]) + self._minimum
         return policy_step.PolicyStep(tf.cast(action, self._action_dtype), policy_state, ())
 

@@ -321,6 +321,17 @@ def _raise_signalled(signal_number, frame):
     raise _Signalled(signal_number)
 
 
+def _scale_out(run):
+    """Env runners on Ray for a run with ``--runners`` > 1 or ``--ray-address``, else ``None``.
+
+    The command line is the application's entry point, and wires the distributed layer into the
+    training loop, which knows nothing of Ray (.importlinter names this one exception).
+    """
+    from softrl_tf.distributed import scale_out_for
+
+    return scale_out_for(run)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -357,7 +368,13 @@ def _main(argv: list[str]) -> int:
     try:
         with _HeldLogs() as held:
             begin = tf_keras.callbacks.LambdaCallback(on_train_begin=held.show)
-            result = train(run, resume=args.resume, overwrite=args.overwrite, callbacks=[begin])
+            result = train(
+                run,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                callbacks=[begin],
+                scale_out=_scale_out(run),
+            )
             held.show()
     except ConfigError as error:
         print(f"train.py: error: {error}", file=sys.stderr)

@@ -68,7 +68,7 @@ class OnPolicyIteration(tf.Module):
         Returns:
           The agent's train metrics.
         """
-        experience, _ = collect_segment(self._tf_env, self._agent.collect_policy, self._n_steps)
+        experience = self.segment()
         if self._diagnostics_every:
             due = tf.equal((self._agent.train_step_counter + 1) % self._diagnostics_every, 0)
 
@@ -82,6 +82,13 @@ class OnPolicyIteration(tf.Module):
 
             tf.cond(due, measure, lambda: None)
         return self._agent.train(experience).extra
+
+    def segment(self):
+        """The ``Trajectory`` ``[B, n_steps + 1]`` the next update trains on, collected with the
+        current weights (here, from the in-process environments; env runners on Ray override
+        it, :mod:`softrl_tf.distributed`)."""
+        experience, _ = collect_segment(self._tf_env, self._agent.collect_policy, self._n_steps)
+        return experience
 
     def new_diagnostics(self) -> dict:
         """The latest diagnostics if one was measured since the last call, else ``{}``."""

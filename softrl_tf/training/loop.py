@@ -14,6 +14,7 @@ unclipped rewards), not from per-step observers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -200,7 +201,13 @@ def write_config(run: RunConfig, directory: str) -> None:
             os.remove(tmp)
 
 
-_WORKER_ERRORS = ("ConnectionResetError", "BrokenPipeError", "ConnectionRefusedError", "EOFError")
+_WORKER_ERRORS = (
+    "ConnectionResetError",
+    "BrokenPipeError",
+    "ConnectionRefusedError",
+    "EOFError",
+    "RayActorError",  # an env runner (softrl_tf.distributed) lost beyond its restarts
+)
 
 
 def _worker_died(error: tf.errors.OpError, checkpointer) -> Exception:
@@ -237,14 +244,29 @@ class Trainer:
       overwrite: delete a previous run's files in ``root_dir`` first. Without ``resume`` or
         ``overwrite``, a ``root_dir`` that holds a run is refused: nothing is overwritten by
         accident.
+      scale_out: where the environments run when not here: an object with ``strategy`` (the
+        ``tf.distribute`` strategy the agent and model are built under), ``iteration(agent,
+        run)`` (an on-policy iteration whose ``segment()`` gathers the batch from elsewhere and
+        whose ``pop_finished_episodes()`` reports its episodes) and ``close()``;
+        :mod:`softrl_tf.distributed` makes it (Ray env runners). ``None``: in this process. With
+        one, this process builds a single environment, for the specs only.
 
     ``config.json`` is written once the configuration is known to fit (after the checkpoint of a
     resumed run is restored), atomically.
     """
 
-    def __init__(self, run: RunConfig, *, resume: bool = False, overwrite: bool = False):
+    def __init__(
+        self, run: RunConfig, *, resume: bool = False, overwrite: bool = False, scale_out=None
+    ):
         self.run = run
+        self.scale_out = scale_out
         cfg = run.train
+        if scale_out is None and (cfg.runners > 1 or cfg.ray_address):
+            raise ConfigError(
+                "--runners and --ray-address need the env runners of softrl_tf.distributed: "
+                "train through the command line or an estimator, or pass "
+                "scale_out=softrl_tf.distributed.scale_out_for(run)."
+            )
         refuse_constructor_description(cfg.env, resume)
         self.agent_class = get_agent_class(cfg.agent)
         root = cfg.root_dir
@@ -255,7 +277,8 @@ class Trainer:
             raise no_checkpoint_error(root)
         seed_everything(cfg.seed)
         try:
-            self.py_env = envs.make_env(cfg.env, cfg.num_envs, backend=cfg.backend, seed=cfg.seed)
+            local_envs = cfg.num_envs if scale_out is None else 1
+            self.py_env = envs.make_env(cfg.env, local_envs, backend=cfg.backend, seed=cfg.seed)
         except ValueError as error:  # make_env's messages name the input and the fix
             raise ConfigError(f"--env: {error}") from None
         self.eval_env = None
@@ -266,11 +289,21 @@ class Trainer:
             raise
 
     def _build(self, resume: bool) -> None:
-        cfg = self.run.train
         self.tf_env = tf_py_environment.TFPyEnvironment(self.py_env)
         on_policy = self.agent_class.on_policy
         kind = OnPolicyIteration if on_policy else OffPolicyIteration
         n_steps = getattr(self.run.agent, "n_steps", 1)
+        scope = contextlib.nullcontext()
+        if self.scale_out is not None:
+            scope = self.scale_out.strategy.scope()
+        with scope:
+            self._build_model(kind, n_steps)
+        self._finish_build(resume)
+
+    def _build_model(self, kind, n_steps: int) -> None:
+        """The agent, its iteration and its Keras model."""
+        cfg = self.run.train
+        on_policy = self.agent_class.on_policy
         self.agent = self.agent_class.from_config(
             self.run.agent,
             self.tf_env.time_step_spec(),
@@ -280,13 +313,18 @@ class Trainer:
             ),
         )
         self.agent.initialize()
-        if on_policy:
+        if self.scale_out is not None:
+            self.iteration = self.scale_out.iteration(self.agent, self.run)
+        elif on_policy:
             self.iteration = OnPolicyIteration(
                 self.agent, self.tf_env, cfg.diagnostics_every_updates
             )
         else:
             self.iteration = OffPolicyIteration(self.agent, self.tf_env, self.run.replay)
         self.model = AgentModel(self.agent, self.iteration, cfg.steps_per_execution)
+
+    def _finish_build(self, resume: bool) -> None:
+        cfg = self.run.train
         self.state = RunState()
         self._envs_started = False
         self.checkpointer = None
@@ -364,7 +402,7 @@ class Trainer:
             with StopSignals(handle_signals) as stop, quiet_stack():
                 run_callback = RunCallback(
                     cfg,
-                    self.py_env,
+                    self.py_env if self.scale_out is None else self.iteration,
                     self.iteration,
                     state,
                     result,
@@ -444,7 +482,7 @@ class Trainer:
     def env_state(self) -> bytes | None:
         """The training environments' state (``get_state``) once they have started, when they
         run in process; ``None`` otherwise."""
-        if not self._envs_started:
+        if not self._envs_started or self.scale_out is not None:
             return None
         try:
             return self.py_env.get_state()
@@ -464,6 +502,8 @@ class Trainer:
             if env is not None:
                 env.close()
         self.eval_env = None
+        if self.scale_out is not None:
+            self.scale_out.close()
 
 
 def train(
@@ -476,6 +516,7 @@ def train(
     progress: bool | None = None,
     handle_signals: bool = True,
     callbacks=(),
+    scale_out=None,
 ) -> TrainResult:
     """Trains ``config.agent`` on ``config.env`` for ``config.total_steps`` environment steps.
 
@@ -489,6 +530,7 @@ def train(
       progress: Keras's progress output (``None``: automatic; ``False``: none).
       handle_signals: turn SIGINT/SIGTERM into a checkpoint and :class:`TrainingInterrupted`.
       callbacks: Keras callbacks for ``fit``.
+      scale_out: env runners elsewhere (see :class:`Trainer`); ``None`` runs them here.
 
     ``config.env`` may be a callable returning an environment (see ``softrl_tf.envs.make_env``);
     ``config.json`` then records its name (``"callable:mypkg.make_line_world"``), and resuming
@@ -506,7 +548,7 @@ def train(
       TrainingInterrupted: SIGINT or SIGTERM, after a checkpoint was written.
     """
     run = _run_config(config, agent_config, replay_config)
-    trainer = Trainer(run, resume=resume, overwrite=overwrite)
+    trainer = Trainer(run, resume=resume, overwrite=overwrite, scale_out=scale_out)
     try:
         result = trainer.fit(
             run.train.total_steps,

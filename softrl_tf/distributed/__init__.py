@@ -1,0 +1,146 @@
+"""Scaling out: env runners as Ray actors, the learner under a ``tf.distribute`` strategy.
+
+A run with ``runners > 1`` or a ``ray_address`` trains with :class:`RayScaleOut`:
+
+* ``runners`` Ray actors (:mod:`softrl_tf.distributed.runner`), one CPU each, each holding
+  ``M = num_envs / runners`` environments from :func:`softrl_tf.envs.make_env` and a copy of the
+  collect policy;
+* the learner in this process: the agent, its Keras model
+  (:class:`softrl_tf.training.keras_model.AgentModel`) and optimizer are built under
+  :func:`learner_strategy` (``MirroredStrategy`` over the one GPU TensorFlow sees, TensorFlow's
+  default strategy on a CPU-only machine), and trained by the library's own ``Trainer``:
+  metrics, checkpoints, ``--resume``, exports and the non-finite guard are the single-process
+  ones;
+* on-policy agents (a2c, softq) collect synchronously (:mod:`softrl_tf.distributed.iteration`):
+  each update's batch ``[num_envs, n_steps + 1, ...]`` is the runners' segments, all collected
+  with the weights of that update, which go out once per update through Ray's object store.
+  ``runners`` x ``M`` environments give exactly the updates of one process with ``num_envs``;
+* off-policy agents (soft_dqn, dqn) collect asynchronously: each runner steps ``runner_steps``
+  batch steps per call with the weights (and update counter, for the epsilon schedule) it got
+  when the call began, always one call ahead of the learner, which puts the batch steps into the
+  replay it holds, one per iteration as in one process.
+
+Nothing here reimplements what Ray or ``tf.distribute`` provide: actors, restarts
+(``max_restarts``), the object store and the cluster are Ray's; device placement and replicas
+are the strategy's. Hand-written, because neither provides it: the bridge between the Keras
+training function and Ray (:mod:`~softrl_tf.distributed.iteration`) and the one-sentence checks
+of a cluster before joining it (:mod:`~softrl_tf.distributed.cluster`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from softrl_tf.config import ConfigError
+from softrl_tf.distributed import cluster
+from softrl_tf.distributed.runner import EnvRunner
+
+__all__ = ["EnvRunner", "RayScaleOut", "learner_strategy", "scale_out_for", "uses_ray"]
+
+READY_TIMEOUT_S = 300
+"""How long the runners may take to start (import TensorFlow, build environments and policy)."""
+
+
+def uses_ray(train_config) -> bool:
+    """Whether a run's ``TrainConfig`` asks for env runners on Ray."""
+    return train_config.runners > 1 or train_config.ray_address != ""
+
+
+def learner_strategy():
+    """The learner's ``tf.distribute`` strategy: ``MirroredStrategy`` over the visible GPUs when
+    there is exactly one (a single replica, see the README), the default strategy on CPU.
+
+    Raises:
+      ConfigError: more than one GPU is visible.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if not gpus:
+        return tf.distribute.get_strategy()
+    if len(gpus) > 1:
+        # The agents' losses are masked means over the whole batch; split over replicas, their
+        # summed gradients would weight the replicas' masks differently from one process.
+        raise ConfigError(
+            f"the learner sees {len(gpus)} GPUs but trains on one: set CUDA_VISIBLE_DEVICES to "
+            "one GPU."
+        )
+    return tf.distribute.MirroredStrategy([gpus[0].name])
+
+
+def check(run) -> None:
+    """Refuses, before anything starts, a run that cannot train on runners.
+
+    Raises:
+      ConfigError: ``num_envs`` not a multiple of ``runners``, Ray not
+        installed, more runners than a local cluster has CPUs, a ``HOST:PORT`` where nothing
+        answers.
+    """
+
+    cfg = run.train
+    if cfg.num_envs % cfg.runners:
+        low = cfg.num_envs // cfg.runners * cfg.runners or cfg.runners
+        raise ConfigError(
+            f"--num-envs={cfg.num_envs} must be a multiple of --runners={cfg.runners} (each runner "
+            f"steps as many environments): use --num-envs={low} or "
+            f"{math.ceil(cfg.num_envs / cfg.runners) * cfg.runners}."
+        )
+    cluster.check_address(cfg.ray_address, cfg.runners)
+
+
+class RayScaleOut:
+    """Env runners on a Ray cluster and the learner's strategy, for one run (see the module
+    docstring); what :class:`softrl_tf.training.loop.Trainer` takes as ``scale_out``.
+
+    Args:
+      run: the run's ``RunConfig``.
+    """
+
+    def __init__(self, run):
+        check(run)
+        self._run = run
+        self.strategy = learner_strategy()
+        self._started = False
+        self._iteration = None
+        self.runners: list = []
+
+    def iteration(self, agent, run):
+        """Connects to the cluster, starts the runners and returns the iteration over them."""
+        from softrl_tf.distributed.iteration import RayOffPolicyIteration, RayOnPolicyIteration
+        from softrl_tf.distributed.runner import remote_runner_class
+
+        cfg = run.train
+        self._started = cluster.connect(cfg.ray_address, cfg.runners)
+        import ray
+
+        actor = remote_runner_class()
+        per_runner = cfg.num_envs // cfg.runners
+        self.runners = [actor.remote(run, k * per_runner, per_runner) for k in range(cfg.runners)]
+        ray.get([r.ready.remote() for r in self.runners], timeout=READY_TIMEOUT_S)
+        if not agent.on_policy:
+            self._iteration = RayOffPolicyIteration(
+                agent, self.runners, cfg.num_envs, run.replay, cfg.runner_steps
+            )
+            return self._iteration
+        return RayOnPolicyIteration(
+            agent, self.runners, cfg.num_envs, diagnostics_every=cfg.diagnostics_every_updates
+        )
+
+    def close(self) -> None:
+        """Ends the runners, and Ray if this run started it (idempotent)."""
+        if self._iteration is not None:
+            self._iteration.finish()
+            self._iteration = None
+        if self.runners:
+            import ray
+
+            for runner in self.runners:
+                ray.kill(runner, no_restart=True)
+            self.runners = []
+        cluster.disconnect(self._started)
+        self._started = False
+
+
+def scale_out_for(run) -> RayScaleOut | None:
+    """A :class:`RayScaleOut` for a run that asks for runners, else ``None`` (in this process)."""
+    return RayScaleOut(run) if uses_ray(run.train) else None
