@@ -56,8 +56,8 @@ class EnvRunner:
     """
 
     def __init__(self, run, first: int, count: int, threads: int = 1):
-        import softrl_tf  # noqa: F401 - the Keras-2 guard, before TensorFlow loads
-
+        # softrl_tf's Keras-2 guard has run: a Ray worker imports this module, and so the
+        # softrl_tf package, before it builds the actor.
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
