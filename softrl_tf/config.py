@@ -193,8 +193,8 @@ Torso = Literal["auto", "mlp", "nature_cnn"]
 """The torsos: ``auto`` (Nature CNN for images, MLP otherwise), ``mlp``, ``nature_cnn``."""
 Optimizer = Literal["rmsprop", "adam"]
 LrSchedule = Literal["constant", "linear"]
-Backup = Literal["max", "logsumexp", "logmeanexp"]
 SoftBackup = Literal["logsumexp", "logmeanexp"]
+Backup = Literal["max", SoftBackup]  # nested Literals flatten: max, logsumexp, logmeanexp
 NstepTargetForm = Literal["paper", "rewards"]
 EntropyMode = Literal["naive", "proper"]
 TdLoss = Literal["huber", "l2"]

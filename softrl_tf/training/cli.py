@@ -34,11 +34,7 @@ import warnings
 
 from softrl_tf.agent_configs import AGENT_CONFIGS, agent_config_class
 from softrl_tf.config import ConfigError, RunConfig, choices, flag
-from softrl_tf.env_ids import (
-    described_constructor,
-    refuse_constructor_description,
-    registered_spec,
-)
+from softrl_tf.env_ids import refuse_constructor_description, registered_spec
 from softrl_tf.presets import (
     PRESETS,
     agents_using,
@@ -244,12 +240,12 @@ def check_before_tensorflow(run: RunConfig, args: argparse.Namespace) -> None:
     two, the minatar package's own imports).
 
     Raises:
-      ConfigError: a constructor description, a root directory the run cannot use, an unknown
-        environment id.
+      ConfigError: a constructor description, an unknown environment id, a root directory the run
+        cannot use.
     """
     env = run.train.env
     refuse_constructor_description(env, args.resume)
-    if isinstance(env, str) and described_constructor(env) is None:
+    if isinstance(env, str):  # a constructor description was refused just above
         try:
             registered_spec(env)
         except ValueError as error:  # the lookup's messages name the input and the fix

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from gymnasium import spaces
 from tf_agents.specs import tensor_spec
-from tf_agents.trajectories import trajectory
+from tf_agents.trajectories import policy_step, trajectory
 
 
 class PixelEnv(gymnasium.Env):
@@ -68,16 +68,8 @@ def batched_pixel_env(num_envs=3, padding="zero", seed=0, **kwargs):
 def data_spec(py_env) -> trajectory.Trajectory:
     """The replay items' spec of a batched environment (as an agent's ``collect_data_spec``)."""
     time_step = tensor_spec.from_spec(py_env.time_step_spec())
-    action = tensor_spec.from_spec(py_env.action_spec())
-    return trajectory.Trajectory(
-        step_type=time_step.step_type,
-        observation=time_step.observation,
-        action=action,
-        policy_info=(),
-        next_step_type=time_step.step_type,
-        reward=time_step.reward,
-        discount=time_step.discount,
-    )
+    action = policy_step.PolicyStep(tensor_spec.from_spec(py_env.action_spec()), (), ())
+    return trajectory.from_transition(time_step, action, time_step)
 
 
 def record(py_env, buffer, steps, seed=0):
