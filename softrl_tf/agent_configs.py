@@ -106,6 +106,13 @@ class AgentConfig:
     )
     optimizer_epsilon: float = setting(1e-5, "Optimiser epsilon (RMSProp / Adam).", POSITIVE)
     rmsprop_rho: float = setting(0.99, "RMSProp decay.", _RHO)
+    rmsprop_initial_accumulator: float = setting(
+        0.0,
+        "RMSProp's mean-square accumulator at the start: 0 in tf_keras and PyTorch; 1 in "
+        "TensorFlow 1's RMSPropOptimizer (OpenAI baselines), where the first few hundred updates "
+        "are then small, a warm-up.",
+        NONNEGATIVE,
+    )
     max_grad_norm: float = setting(
         0.5, "Global gradient-norm clip; 0 disables clipping.", NONNEGATIVE
     )

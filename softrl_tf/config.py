@@ -229,6 +229,13 @@ class TrainConfig:
     total_steps: int = setting(
         100_000, "Environment steps to train for (over all environments).", INT_POSITIVE
     )
+    schedule_steps: int = setting(
+        0,
+        "Environment steps the decaying schedules (linear learning rate, epsilon) span; 0: "
+        "total_steps. Set it to keep a schedule fixed in steps whatever the run's length (a "
+        "shorter run then stops part-way down it).",
+        INT_NONNEGATIVE,
+    )
     seed: int = setting(
         0, "Random seed (environments, network initialisation, action sampling).", INT_NONNEGATIVE
     )
@@ -279,6 +286,10 @@ class TrainConfig:
         "got at the call's start (it gets new ones every that many steps).",
         int_in(1, 10_000, "a runner's steps are held in memory until the learner reads them"),
     )
+
+    def schedule_span(self) -> int:
+        """Environment steps the decaying schedules span (``schedule_steps`` or the run)."""
+        return self.schedule_steps or self.total_steps
 
 
 @dataclass

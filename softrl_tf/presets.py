@@ -61,7 +61,8 @@ _CARTPOLE_REPLAY = {
 }
 
 # OpenAI baselines' A2C as the paper's §6.1 and §6.3 runs used it: 16 environments, 5 steps,
-# RMSProp 7e-4 decayed linearly to 0, clip 0.5, value coefficient 0.5, tau 0.01, Nature CNN.
+# TensorFlow 1's RMSProp (accumulator starting at 1) at 7e-4 decayed linearly to 0 over 10M agent
+# steps (_ATARI_TRAIN's schedule_steps), clip 0.5, value coefficient 0.5, tau 0.01, Nature CNN.
 _ATARI_ACTOR_CRITIC = {
     "num_envs": 16,
     "torso": "nature_cnn",
@@ -70,6 +71,7 @@ _ATARI_ACTOR_CRITIC = {
     "lr_schedule": "linear",
     "optimizer_epsilon": 1e-5,
     "rmsprop_rho": 0.99,
+    "rmsprop_initial_accumulator": 1.0,
     "max_grad_norm": 0.5,
     "tau": 0.01,
     "gamma": 0.99,
@@ -103,6 +105,8 @@ _ATARI_REPLAY = {
 _ATARI_TRAIN = {
     "env": ATARI_ENV,
     "total_steps": 10_000_000,  # 40M frames
+    # The schedules stay those of the paper's 10M-step runs when a run is shorter or longer.
+    "schedule_steps": 10_000_000,
     "log_every_steps": 20_000,
     "checkpoint_every_steps": 500_000,
     "eval_every_steps": 500_000,

@@ -27,6 +27,37 @@ from tf_agents.trajectories import time_step as ts
 LossInfo = tf_agent.LossInfo
 
 
+class RMSpropFromAccumulator(tf.keras.optimizers.RMSprop):
+    """tf_keras's RMSprop with its mean-square accumulator starting at ``initial_accumulator``.
+
+    Both tf_keras's RMSprop and TensorFlow 1's ``RMSPropOptimizer`` update
+    ``v <- rho v + (1 - rho) g^2`` and step ``lr g / sqrt(v + epsilon)``; they differ only in
+    ``v``'s start: 0 in tf_keras, 1 in TensorFlow 1 (which OpenAI baselines' A2C, the paper's
+    runs, used). Starting at 1 divides the first steps by about 1, not by ``sqrt(epsilon)``, until
+    ``rho^t`` has decayed: a warm-up of a few hundred updates. Keras has no option for the start,
+    hence this override of where the accumulator is created.
+    """
+
+    def __init__(self, *args, initial_accumulator: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial_accumulator = float(initial_accumulator)
+
+    def add_variable_from_reference(
+        self, model_variable, variable_name, shape=None, initial_value=None
+    ):
+        if variable_name == "velocity" and initial_value is None and self.initial_accumulator:
+            initial_value = tf.fill(
+                model_variable.shape if shape is None else shape,
+                tf.constant(self.initial_accumulator, model_variable.dtype),
+            )
+        return super().add_variable_from_reference(
+            model_variable, variable_name, shape=shape, initial_value=initial_value
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator": self.initial_accumulator}
+
+
 def make_optimizer(config: AgentConfig, total_updates: int):
     """The ``tf_keras`` optimiser of a config; ``lr_schedule="linear"`` decays to 0 at the end."""
     check(type(config), optimizer=config.optimizer, lr_schedule=config.lr_schedule)
@@ -36,8 +67,11 @@ def make_optimizer(config: AgentConfig, total_updates: int):
             config.learning_rate, max(int(total_updates), 1), end_learning_rate=0.0
         )
     if config.optimizer == "rmsprop":
-        return tf.keras.optimizers.RMSprop(
-            learning_rate, rho=config.rmsprop_rho, epsilon=config.optimizer_epsilon
+        return RMSpropFromAccumulator(
+            learning_rate,
+            rho=config.rmsprop_rho,
+            epsilon=config.optimizer_epsilon,
+            initial_accumulator=config.rmsprop_initial_accumulator,
         )
     return tf.keras.optimizers.Adam(learning_rate, epsilon=config.optimizer_epsilon)
 
@@ -87,10 +121,28 @@ def unpack_segment(experience, gamma: float, dtype=tf.float32) -> Segment:
     )
 
 
+def replicas_in_sync() -> int:
+    """How many replicas of a ``tf.distribute`` strategy compute the current step together (1
+    outside a strategy and in its cross-replica context)."""
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
+
+
 def masked_mean(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Mean of ``x`` over the entries where ``mask`` is 1 (0 when the mask is empty)."""
+    """Mean of ``x`` over the entries where ``mask`` is 1 (0 when the mask is empty).
+
+    With several replicas in sync, each holding a shard of the batch, it is this replica's share
+    of the mean over the whole batch: its sum divided by the count of every replica's mask. The
+    shares (and their gradients) sum over the replicas to the one-process mean, whatever the
+    shards' masks.
+    """
     mask = tf.cast(mask, x.dtype)
-    return tf.math.divide_no_nan(tf.reduce_sum(x * mask), tf.reduce_sum(mask))
+    count = tf.reduce_sum(mask)
+    if replicas_in_sync() > 1:
+        count = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.stop_gradient(count)
+        )
+    return tf.math.divide_no_nan(tf.reduce_sum(x * mask), count)
 
 
 class KerasTrainStepAgent(tf_agent.TFAgent):
@@ -162,7 +214,13 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
         if train_step_counter is None:
             # Its own counter rather than TF-Agents' default, the process-wide global step:
             # two agents in one process must not advance each other's schedules.
-            train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
+            train_step_counter = tf.Variable(
+                0,
+                dtype=tf.int64,
+                trainable=False,
+                name="train_step",
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
         self._trained_networks = list(trained_networks)
         self._optimizer = optimizer
         self._max_grad_norm = max_grad_norm
@@ -191,18 +249,32 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
         return variables
 
     def _train(self, experience, weights=None):
+        """One update on ``experience``.
+
+        With several replicas in sync (a ``MirroredStrategy`` over several devices), each
+        replica's loss and ``extra`` terms are its shares of the whole batch's masked means
+        (:func:`masked_mean`): the gradients and terms are summed over the replicas first, and
+        the global-norm clip is taken on that sum, so the update is the one-process update on
+        the whole batch.
+        """
         variables = self._trainable_variables()
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(variables)
             loss_info = self._loss(experience, weights=weights, training=True)
         gradients = tape.gradient(loss_info.loss, variables)
+        extra = dict(loss_info.extra)
+        extra["loss"] = loss_info.loss
+        replicated = replicas_in_sync() > 1
+        if replicated:
+            context = tf.distribute.get_replica_context()
+            gradients, extra = context.all_reduce(tf.distribute.ReduceOp.SUM, (gradients, extra))
         if self._max_grad_norm:
             gradients, grad_norm = tf.clip_by_global_norm(gradients, self._max_grad_norm)
         else:
             grad_norm = tf.linalg.global_norm(gradients)
-        self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        self._optimizer.apply_gradients(
+            zip(gradients, variables, strict=True), skip_gradients_aggregation=replicated
+        )
         self.train_step_counter.assign_add(1)
-        extra = dict(loss_info.extra)
-        extra["loss"] = loss_info.loss
         extra["grad_norm"] = grad_norm
-        return LossInfo(loss=loss_info.loss, extra=extra)
+        return LossInfo(loss=extra["loss"], extra=extra)

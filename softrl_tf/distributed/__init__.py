@@ -7,7 +7,7 @@ A run with ``runners > 1`` or a ``ray_address`` trains with :class:`RayScaleOut`
   collect policy;
 * the learner in this process: the agent, its Keras model
   (:class:`softrl_tf.training.keras_model.AgentModel`) and optimizer are built under
-  :func:`learner_strategy` (``MirroredStrategy`` over the one GPU TensorFlow sees, TensorFlow's
+  :func:`learner_strategy` (``MirroredStrategy`` over the GPUs TensorFlow sees, TensorFlow's
   default strategy on a CPU-only machine), and trained by the library's own ``Trainer``:
   metrics, checkpoints, ``--resume``, exports and the non-finite guard are the single-process
   ones;
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 
+from softrl_tf.agent_configs import agent_config_class
 from softrl_tf.config import ConfigError
 from softrl_tf.distributed import cluster
 from softrl_tf.distributed.runner import EnvRunner
@@ -47,25 +48,45 @@ def uses_ray(train_config) -> bool:
 
 
 def learner_strategy():
-    """The learner's ``tf.distribute`` strategy: ``MirroredStrategy`` over the visible GPUs when
-    there is exactly one (a single replica, see the README), the default strategy on CPU.
-
-    Raises:
-      ConfigError: more than one GPU is visible.
-    """
+    """The learner's ``tf.distribute`` strategy: ``MirroredStrategy`` over the visible GPUs, the
+    default strategy on a CPU-only machine."""
     import tensorflow as tf
 
     gpus = tf.config.list_logical_devices("GPU")
     if not gpus:
         return tf.distribute.get_strategy()
-    if len(gpus) > 1:
-        # The agents' losses are masked means over the whole batch; split over replicas, their
-        # summed gradients would weight the replicas' masks differently from one process.
+    return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
+
+
+def check_replicas(run, replicas: int) -> None:
+    """Refuses what a learner of several replicas cannot do (see the README, "Scaling out").
+
+    Each replica updates on its shard of the on-policy batch, and the agents sum the shards'
+    gradients before clipping them (:mod:`softrl_tf.agents.base`).
+
+    Raises:
+      ConfigError: a replay agent (its replay is held and sampled in one place), gradient
+        diagnostics (measured on one batch), or ``num_envs`` not a multiple of ``replicas``.
+    """
+    if replicas == 1:
+        return
+    cfg = run.train
+    devices = f"the learner has {replicas} replicas (one per GPU)"
+    if not agent_config_class(cfg.agent).on_policy:
         raise ConfigError(
-            f"the learner sees {len(gpus)} GPUs but trains on one: set CUDA_VISIBLE_DEVICES to "
-            "one GPU."
+            f"{devices}, and {cfg.agent} samples its replay in one place: set "
+            "CUDA_VISIBLE_DEVICES to one GPU."
         )
-    return tf.distribute.MirroredStrategy([gpus[0].name])
+    if cfg.diagnostics_every_updates:
+        raise ConfigError(
+            f"{devices}, and the gradient diagnostics are measured on one device: use "
+            "--diagnostics-every-updates=0 or set CUDA_VISIBLE_DEVICES to one GPU."
+        )
+    if cfg.num_envs % replicas:
+        raise ConfigError(
+            f"{devices}, and --num-envs={cfg.num_envs} must be a multiple of it (each replica "
+            "updates on as many environments' segments)."
+        )
 
 
 def check(run) -> None:
@@ -100,6 +121,7 @@ class RayScaleOut:
         check(run)
         self._run = run
         self.strategy = learner_strategy()
+        check_replicas(run, self.strategy.num_replicas_in_sync)
         self._started = False
         self._iteration = None
         self.runners: list = []

@@ -88,7 +88,12 @@ class RayOnPolicyIteration(OnPolicyIteration):
 
     def segment(self):
         """The ``Trajectory`` ``[B, n_steps + 1]`` gathered from the runners with the current
-        weights (see the module docstring)."""
+        weights (see the module docstring); under a strategy of ``R`` replicas, this replica's
+        shard ``[B / R, n_steps + 1]`` of it (replica ``r`` holds environments ``r B / R`` on)."""
+        return tf.distribute.get_replica_context().merge_call(self._gather_shards)
+
+    def _gather_shards(self, strategy):
+        """Gathers the batch once, for all replicas (the cross-replica step of :meth:`segment`)."""
         policy = self._agent.collect_policy
         state = policy.generator.state
         weights = [tf.identity(v) for v in policy.variables()]
@@ -100,7 +105,15 @@ class RayOnPolicyIteration(OnPolicyIteration):
             tensor.set_shape(shape)
         with tf.control_dependencies([state.assign(new_state)]):
             flat = [tf.identity(t) for t in flat]
-        return tf.nest.pack_sequence_as(self._spec, flat)
+        replicas = strategy.num_replicas_in_sync
+        if replicas == 1:
+            return tf.nest.pack_sequence_as(self._spec, flat)
+        shards = [tf.split(x, replicas) for x in flat]
+        return strategy.experimental_distribute_values_from_function(
+            lambda context: tf.nest.pack_sequence_as(
+                self._spec, [parts[context.replica_id_in_sync_group] for parts in shards]
+            )
+        )
 
     def _gather(self, generator_state, *weights):
         import ray

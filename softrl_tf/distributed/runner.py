@@ -82,7 +82,7 @@ class EnvRunner:
         if not agent_class.on_policy:
             n = getattr(run.agent, "n_steps", 1)
             total_updates = OffPolicyIteration.total_updates(
-                cfg.total_steps, n, cfg.num_envs, run.replay
+                cfg.schedule_span(), n, cfg.num_envs, run.replay
             )
         random.seed(cfg.seed)  # the sampling generator's seed, as in the learner
         agent = agent_class.from_config(

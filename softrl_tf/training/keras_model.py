@@ -47,7 +47,16 @@ class AgentModel(tf_keras.Model):
         super().__init__(name="agent_model")
         self.agent = agent
         self.iteration = iteration
-        self.iterations_done = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.iterations_done = tf.Variable(
+            0,
+            dtype=tf.int64,
+            trainable=False,
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+        )
+        # Replicas of a strategy return the agent's terms already summed over them (the agents'
+        # _train): any replica's value is the whole batch's, where Keras's default would add
+        # them up again.
+        self.distribute_reduction_method = "first"
         self.compile(optimizer=agent.optimizer, steps_per_execution=steps_per_execution)
         self._max_steps_per_execution = steps_per_execution
         # Made now, while steps_per_execution is the configured value: Keras builds a

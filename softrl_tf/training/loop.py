@@ -309,7 +309,7 @@ class Trainer:
             self.tf_env.time_step_spec(),
             self.tf_env.action_spec(),
             total_updates=kind.total_updates(
-                cfg.total_steps, n_steps, cfg.num_envs, self.run.replay
+                cfg.schedule_span(), n_steps, cfg.num_envs, self.run.replay
             ),
         )
         self.agent.initialize()
@@ -451,8 +451,11 @@ class Trainer:
         per_epoch = max(1, math.ceil(self.run.train.log_every_steps / per_call))
         batches = math.ceil((target_steps - self.state.env_steps) / per_call)
         initial_epoch = self.state.env_steps // (per_epoch * per_call)
+        # The data are unused (the iteration collects its own); one item per replica, because a
+        # strategy of several replicas splits each batch between them.
+        replicas = self.model.distribute_strategy.num_replicas_in_sync
         self.model.fit(
-            tf.data.Dataset.from_tensors(0).repeat(),
+            tf.data.Dataset.from_tensors(tf.zeros([replicas])).repeat(),
             epochs=initial_epoch + math.ceil(batches / per_epoch),
             initial_epoch=initial_epoch,
             steps_per_epoch=per_epoch,

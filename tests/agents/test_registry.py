@@ -2,7 +2,7 @@
 
 import dataclasses
 
-import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+import softrl_tf
 from softrl_tf.agents import (
     AGENTS,
     A2CAgent,
@@ -16,9 +16,11 @@ from softrl_tf.agents import (
     build_agent,
     get_agent_class,
 )
+from softrl_tf.agents.base import RMSpropFromAccumulator
 from softrl_tf.config import ConfigError
 from softrl_tf.presets import resolve
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from agent_testing import ACTION_SPEC, TIME_STEP_SPEC
@@ -100,6 +102,44 @@ def test_linear_learning_rate_decays_to_zero_over_total_updates():
     assert float(schedule(40)) == 0.0
 
 
+@pytest.mark.parametrize("initial", [0.0, 1.0])
+def test_rmsprop_from_accumulator_matches_tensorflow_1_and_tf_keras(initial):
+    """Accumulator at 1: TensorFlow 1's ``RMSPropOptimizer`` (OpenAI baselines'); at 0:
+    tf_keras's RMSprop. Five steps of the same gradients, float64."""
+    rng = np.random.default_rng(0)
+    grads = [tf.constant(g) for g in rng.normal(size=(5, 3)) * 1e-2]
+    start = rng.normal(size=3)
+    ours = tf.Variable(start)
+    optimizer = RMSpropFromAccumulator(1e-2, rho=0.9, epsilon=1e-5, initial_accumulator=initial)
+    reference = tf.Variable(start)
+    if initial:
+        reference_optimizer = tf.compat.v1.train.RMSPropOptimizer(1e-2, decay=0.9, epsilon=1e-5)
+    else:
+        reference_optimizer = tf.keras.optimizers.RMSprop(1e-2, rho=0.9, epsilon=1e-5)
+    for grad in grads:
+        optimizer.apply_gradients([(grad, ours)])
+        reference_optimizer.apply_gradients([(grad, reference)])
+    # TensorFlow 1's fused kernel orders the float64 arithmetic differently (~1e-11); the other
+    # start would differ by whole steps (the first divides g by ~1 instead of ~|g|).
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-9)
+
+
+def test_schedules_span_schedule_steps_when_set():
+    """A 10M-step schedule stays the same whatever the run's length (the Atari preset's)."""
+    model = softrl_tf.A2C(
+        "CartPole-v1", num_envs=4, lr_schedule="linear", learning_rate=1e-2, schedule_steps=2_000
+    )
+    try:
+        model.fit(100, progress=False)  # 5 updates of 4 x 5 steps
+        config = model.agent.optimizer.get_config()["learning_rate"]
+        schedule = tf.keras.optimizers.schedules.deserialize(config)
+        assert schedule.decay_steps == 100  # 2,000 steps of 4 x 5
+        assert float(schedule(50)) == pytest.approx(0.5e-2)
+        assert int(model.agent.optimizer.iterations) == 5
+    finally:
+        model.close()
+
+
 def test_registry_errors():
     with pytest.raises(ConfigError, match="valid agents: a2c, dqn, soft_dqn, softq"):
         get_agent_class("ppo")
@@ -125,6 +165,8 @@ def test_atari_preset_builds_the_papers_a2c_setting_and_trains_on_uint8_frames(n
     optimizer = agent.optimizer.get_config()
     assert optimizer["name"] == "RMSprop" and optimizer["rho"] == pytest.approx(0.99)
     assert optimizer["epsilon"] == pytest.approx(1e-5)
+    assert optimizer["initial_accumulator"] == 1.0  # TensorFlow 1's RMSProp, as baselines'
+    assert run.train.schedule_steps == 10_000_000
     schedule = tf.keras.optimizers.schedules.deserialize(optimizer["learning_rate"])
     assert float(schedule(0)) == pytest.approx(7e-4) and float(schedule(1000)) == 0.0
     assert [layer.name for layer in agent.network._torso.layers][:3] == ["conv1", "conv2", "conv3"]
