@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, ClassVar, NamedTuple
 
@@ -26,13 +27,15 @@ from softrl_tf import envs
 from softrl_tf._quiet import quiet_stack
 from softrl_tf.config import ConfigError
 from softrl_tf.distributed import scale_out_for
-from softrl_tf.presets import resolve
+from softrl_tf.presets import describe_preset, resolve
 from softrl_tf.training.evaluation import eval_num_envs, evaluate_policy
 from softrl_tf.training.loop import Trainer, TrainResult, write_config
 from softrl_tf.training.run_dir import read_config
 
 import numpy as np
 import tensorflow as tf
+
+logger = logging.getLogger("softrl_tf.estimators")
 from tf_agents.trajectories import time_step as ts
 
 CHECKPOINT = "estimator"
@@ -84,6 +87,7 @@ class Estimator:
         if env is not None:
             overrides["env"] = env
         run = resolve(self.agent_name, preset, saved, overrides)
+        logger.info("preset: %s", describe_preset(preset, run.train.env))
         self._trainer = Trainer(
             run, resume=resume, overwrite=overwrite, scale_out=scale_out_for(run)
         )

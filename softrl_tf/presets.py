@@ -3,13 +3,15 @@
 A preset is a function ``preset(agent_name) -> {field: value}``: a flat mapping over the fields of
 the run's sections (:class:`~softrl_tf.config.TrainConfig`, the agent's config, and
 :class:`~softrl_tf.config.ReplayConfig` for replay-based agents). :func:`resolve` applies, later
-ones winning: the dataclass defaults, the preset (``cartpole`` when none is named), the saved
+ones winning: the dataclass defaults, the preset (``auto`` when none is named), the saved
 ``config.json`` of a run being resumed, and the overrides (command-line flags, keyword
 arguments, an experiment's settings). The command line, the Python API and the experiments all
 call it.
 
-* ``cartpole``: the tuning on CartPole-v1 (8 environments, 100k steps, 3 seeds) that a run gets
-  when no preset is named.
+* ``auto`` (the default): picks one of the following from the run's environment id and logs
+  which (:func:`preset_for_env`): ``atari`` for Atari ids, ``classic_control`` for every other
+  environment (MinAtar and user-registered ones included, until a preset is tuned for them).
+* ``classic_control``: the tuning on CartPole-v1 (8 environments, 100k steps, 3 seeds).
 * ``atari``: the paper's Atari settings (paper §6.1-6.3): OpenAI baselines' A2C for a2c and
   softq, baselines' DQN defaults for soft_dqn and dqn.
 * ``experiments``: the settings pinned by the reproduction experiments (``softrl_tf.experiments``)
@@ -33,6 +35,7 @@ from softrl_tf.config import (
     split_overrides,
     validate,
 )
+from softrl_tf.env_ids import looks_like_atari_id
 
 logger = logging.getLogger("softrl_tf.presets")
 
@@ -134,8 +137,8 @@ def _soft(agent: str) -> dict:
     return {"tau": 0.1} if agent == "soft_dqn" else {}
 
 
-def cartpole(agent: str) -> dict:
-    """CartPole-v1 tuning (the settings a run gets when no preset is named)."""
+def classic_control(agent: str) -> dict:
+    """CartPole-v1 tuning, for every environment that is not Atari (see the module docstring)."""
     if agent in ACTOR_CRITIC_AGENTS:
         return dict(_CARTPOLE_ACTOR_CRITIC)
     return dict(_CARTPOLE_REPLAY)
@@ -157,11 +160,20 @@ def experiments(agent: str) -> dict:
 
 
 PRESETS: dict[str, Callable[[str], dict]] = {
-    "cartpole": cartpole,
+    "classic_control": classic_control,
     "atari": atari,
     "experiments": experiments,
 }
-DEFAULT_PRESET = "cartpole"
+AUTO_PRESET = "auto"
+DEFAULT_PRESET = AUTO_PRESET
+PRESET_NAMES = (AUTO_PRESET, *PRESETS)
+
+
+def preset_for_env(env_id) -> str:
+    """The preset ``auto`` picks for ``env_id`` (an id or an environment constructor): ``atari``
+    for an Atari id, else ``classic_control``."""
+    atari = isinstance(env_id, str) and looks_like_atari_id(env_id)
+    return "atari" if atari else "classic_control"
 
 
 def section_classes(agent: str) -> dict[str, type]:
@@ -207,12 +219,32 @@ def _route(agent: str, values: Mapping[str, Any], sections: Mapping[str, type], 
     return routed
 
 
-def preset_values(agent: str, preset: str | None = None) -> dict:
-    """The flat settings of ``preset`` (``DEFAULT_PRESET`` when ``None``) for ``agent``."""
+def preset_name(preset: str | None = None, env_id=None) -> str:
+    """The preset a run uses: ``preset`` (``DEFAULT_PRESET`` when ``None``), with ``auto``
+    resolved by ``env_id`` (``TrainConfig``'s default environment when ``None``).
+
+    Raises:
+      ConfigError: an unknown preset.
+    """
     name = DEFAULT_PRESET if preset is None else preset
+    if name == AUTO_PRESET:
+        name = preset_for_env(TrainConfig.env if env_id is None else env_id)
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}.")
-    return PRESETS[name](agent)
+        raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(PRESET_NAMES)}.")
+    return name
+
+
+def describe_preset(preset: str | None, env_id) -> str:
+    """``"atari (auto, for PongNoFrameskip-v4)"`` or ``"atari"``: what a run logs at start."""
+    name = preset_name(preset, env_id)
+    if preset not in (None, AUTO_PRESET):
+        return name
+    return f"{name} (auto, for {getattr(env_id, '__name__', env_id or TrainConfig.env)})"
+
+
+def preset_values(agent: str, preset: str | None = None, env_id=None) -> dict:
+    """The flat settings of ``preset`` for ``agent`` (:func:`preset_name` picks ``auto``'s)."""
+    return PRESETS[preset_name(preset, env_id)](agent)
 
 
 def resolve(
@@ -225,7 +257,8 @@ def resolve(
 
     Args:
       agent: a name in ``softrl_tf.agent_configs.AGENT_CONFIGS``.
-      preset: a name in :data:`PRESETS`; ``None`` is :data:`DEFAULT_PRESET`.
+      preset: a name in :data:`PRESET_NAMES`; ``None`` is :data:`DEFAULT_PRESET` (``auto``: by
+        the environment of the overrides, else of the saved config, else the default one).
       saved: a run's ``config.json`` (``{"train": {...}, "agent": {...}, "replay": {...}}``);
         fields a newer version no longer has are dropped with a log line.
       overrides: flat ``field -> value``; a field that ``agent`` does not use is refused.
@@ -238,7 +271,9 @@ def resolve(
     """
     sections = section_classes(agent)
     values: dict[str, dict[str, Any]] = {name: {} for name in sections}
-    for name, section in _route(agent, preset_values(agent, preset), sections, "preset").items():
+    env_id = dict(overrides or {}).get("env") or ((saved or {}).get("train") or {}).get("env")
+    chosen = preset_values(agent, preset, env_id)
+    for name, section in _route(agent, chosen, sections, "preset").items():
         values[name].update(section)
     if saved is not None:
         flat = {
@@ -265,9 +300,14 @@ def resolve(
 
 
 __all__ = [
+    "AUTO_PRESET",
     "DEFAULT_PRESET",
     "PRESETS",
+    "PRESET_NAMES",
     "agents_using",
+    "describe_preset",
+    "preset_for_env",
+    "preset_name",
     "preset_values",
     "refuse_unused",
     "resolve",

@@ -5,7 +5,13 @@ import dataclasses
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf.agents import AGENTS
 from softrl_tf.config import ConfigError, ReplayConfig
-from softrl_tf.presets import PRESETS, agents_using, resolve
+from softrl_tf.presets import (
+    PRESETS,
+    agents_using,
+    describe_preset,
+    preset_name,
+    resolve,
+)
 
 import pytest
 
@@ -24,7 +30,7 @@ def test_order_defaults_then_preset_then_saved_then_overrides():
     assert run.agent.learning_rate == 1e-2 != defaults.learning_rate  # the default preset
     assert run.agent.gamma == defaults.gamma  # a dataclass default nothing changes
     saved = {"train": {"agent": "a2c", "num_envs": 3}, "agent": {"learning_rate": 0.5, "tau": 0.2}}
-    run = resolve("a2c", "cartpole", saved, {"tau": 0.3})
+    run = resolve("a2c", "classic_control", saved, {"tau": 0.3})
     assert run.train.num_envs == 3 and run.agent.learning_rate == 0.5  # saved beats the preset
     assert run.agent.tau == 0.3  # overrides beat the saved config
 
@@ -74,3 +80,31 @@ def test_atari_preset_is_the_papers_setting():
         50_000,
     )
     assert resolve("dqn", "atari").agent.double_q is True
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        (None, "classic_control"),  # TrainConfig's default, CartPole-v1
+        ("CartPole-v1", "classic_control"),
+        ("Acrobot-v1", "classic_control"),
+        ("MinAtar/Breakout-v1", "classic_control"),
+        ("my_package:MyEnv-v0", "classic_control"),  # a user-registered environment
+        ("PongNoFrameskip-v4", "atari"),
+        ("ALE/Breakout-v5", "atari"),
+    ],
+)
+def test_auto_picks_the_preset_of_the_environments_family(env, expected):
+    assert preset_name(None, env) == preset_name("auto", env) == expected
+    overrides = {} if env is None else {"env": env}
+    run = resolve("a2c", overrides=overrides)
+    assert run == resolve("a2c", expected, overrides=overrides)
+    assert describe_preset(None, env) == f"{expected} (auto, for {env or 'CartPole-v1'})"
+    assert describe_preset("experiments", env) == "experiments"
+
+
+def test_auto_follows_the_saved_environment_of_a_resumed_run():
+    saved = {"train": {"agent": "a2c", "env": "BreakoutNoFrameskip-v4"}, "agent": {}}
+    run = resolve("a2c", saved=saved)
+    assert run.train.env == "BreakoutNoFrameskip-v4"
+    assert run.agent.torso == "nature_cnn" and run.train.num_envs == 16  # the atari preset

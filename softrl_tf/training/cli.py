@@ -36,8 +36,9 @@ from softrl_tf.agent_configs import AGENT_CONFIGS, agent_config_class
 from softrl_tf.config import ConfigError, RunConfig, choices, flag
 from softrl_tf.env_ids import refuse_constructor_description, registered_spec
 from softrl_tf.presets import (
-    PRESETS,
+    PRESET_NAMES,
     agents_using,
+    describe_preset,
     preset_values,
     refuse_unused,
     resolve,
@@ -144,10 +145,12 @@ def _add_fields(group, config, skip=()) -> None:
         )
 
 
-def build_parser(agent: str = DEFAULT_AGENT, preset: str | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    agent: str = DEFAULT_AGENT, preset: str | None = None, env: str | None = None
+) -> argparse.ArgumentParser:
     """The full parser for ``agent``: training flags, then that agent's settings, each showing
-    the value a run with ``preset`` uses."""
-    run = resolve(agent, preset)
+    the value a run on ``env`` with ``preset`` uses."""
+    run = resolve(agent, preset, overrides=None if env is None else {"env": env})
     parser = _Parser(
         prog="train.py",
         description=(
@@ -164,8 +167,8 @@ def build_parser(agent: str = DEFAULT_AGENT, preset: str | None = None) -> argpa
     parser.add_argument(
         "--preset",
         default=None,
-        help=f"Named settings applied under the flags: {' | '.join(PRESETS)} "
-        "(default: cartpole's tuning).",
+        help=f"Named settings applied under the flags: {' | '.join(PRESET_NAMES)} (default: "
+        "auto, which picks atari for an Atari --env and classic_control for any other).",
     )
     parser.add_argument(
         "--resume",
@@ -206,11 +209,12 @@ def parse_configs(argv: list[str]) -> tuple[RunConfig, argparse.Namespace]:
     pre = _Parser(add_help=False)
     pre.add_argument("--agent", default=DEFAULT_AGENT)
     pre.add_argument("--preset", default=None)
+    pre.add_argument("--env", default=None)
     known, _ = pre.parse_known_args(argv)
     agent_config_class(known.agent)  # an unknown agent: one sentence listing the valid ones
-    preset_values(known.agent, known.preset)  # an unknown preset: likewise
+    preset_values(known.agent, known.preset, known.env)  # an unknown preset: likewise
     _refuse_other_agents_flags(known.agent, argv)
-    args = build_parser(known.agent, known.preset).parse_args(argv)
+    args = build_parser(known.agent, known.preset, known.env).parse_args(argv)
     refuse_resume_with_overwrite(args.resume, args.overwrite)
     given = {
         k: v for k, v in vars(args).items() if k not in ("agent", "preset", "resume", "overwrite")
@@ -363,6 +367,9 @@ def _main(argv: list[str]) -> int:
     config = run.train
     try:
         with _HeldLogs() as held:
+            logging.getLogger("softrl_tf.presets").info(
+                "preset: %s", describe_preset(args.preset, config.env)
+            )
             begin = tf_keras.callbacks.LambdaCallback(on_train_begin=held.show)
             result = train(
                 run,

@@ -132,7 +132,7 @@ def test_registry_experiments_are_valid():
 
 
 def test_registry_experiments_pin_their_hyperparameters(monkeypatch):
-    """Retuning the default (cartpole) preset does not change the experiments' configurations
+    """Retuning the default (classic_control) preset does not change the experiments' configurations
     (which would make the committed results stale)."""
     before = {
         name: [run.resolve("/x") for run in registry.EXPERIMENTS[name].runs()]
@@ -145,7 +145,7 @@ def test_registry_experiments_pin_their_hyperparameters(monkeypatch):
             changed.update(double_q=True, target_update_period=7, epsilon_end=0.2)
         return changed
 
-    monkeypatch.setitem(presets.PRESETS, "cartpole", retuned)
+    monkeypatch.setitem(presets.PRESETS, "classic_control", retuned)
     assert presets.resolve("a2c").agent.learning_rate == 0.123
     for name, configs in before.items():
         assert [run.resolve("/x") for run in registry.EXPERIMENTS[name].runs()] == configs

@@ -3,6 +3,7 @@ to end, exports, bad input, the non-finite-loss guard, determinism, signals, kil
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -200,7 +201,19 @@ def test_precedence_defaults_preset_flags():
     assert agent.lr_schedule == "linear" and agent.learning_rate == 7e-4  # preset
     assert agent.tau == 0.05  # the flag beats the preset
     (train, agent, replay), _ = cli.parse_configs(["--agent=dqn"])
-    assert agent.double_q is True and replay.batch_size == 64  # the default (cartpole) preset
+    assert agent.double_q is True and replay.batch_size == 64  # auto: classic_control
+
+
+def test_an_atari_env_gets_the_atari_preset_and_help_shows_its_values():
+    (train, agent, _), _ = cli.parse_configs(["--agent=a2c", "--env=BreakoutNoFrameskip-v4"])
+    assert train.env == "BreakoutNoFrameskip-v4" and train.num_envs == 16
+    assert agent.torso == "nature_cnn" and agent.learning_rate == 7e-4
+    (train, agent, _), _ = cli.parse_configs(
+        ["--agent=a2c", "--env=BreakoutNoFrameskip-v4", "--preset=classic_control"]
+    )
+    assert agent.learning_rate == 1e-2 and train.num_envs == 8  # a named preset wins
+    text = cli.build_parser("a2c", None, "PongNoFrameskip-v4").format_help()
+    assert "(default: nature_cnn)" in " ".join(text.split())
 
 
 def test_help_shows_the_values_a_run_uses():
@@ -374,3 +387,9 @@ def test_every_agent_trains_and_exports_in_mixed_bfloat16(tmp_path, agent):
     observations = tf.constant(np.random.default_rng(0).normal(size=[7, 4]), tf.float32)
     actions = loaded.signatures["serving_default"](observation=observations)["action"].numpy()
     assert actions.shape == (7,) and set(actions.tolist()) <= {0, 1}
+
+
+def test_a_run_logs_the_preset_it_uses(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="softrl_tf"):
+        assert cli.main(_args("a2c", str(tmp_path / "run"), "--no-export")) == 0
+    assert "preset: classic_control (auto, for CartPole-v1)" in caplog.text
