@@ -39,7 +39,7 @@ import tensorflow as tf
 from tf_agents.environments import tf_py_environment
 
 
-def _median_ms(fn, iterations: int, repeats: int) -> float:
+def median_ms(fn, iterations: int, repeats: int) -> float:
     """Median over ``repeats`` of the mean wall time of ``fn()`` over ``iterations`` calls, ms."""
     fn()  # warm-up: tracing, first allocations
     times = []
@@ -100,7 +100,7 @@ def measure(args) -> dict:
         tf.nest.map_structure(lambda t: t.numpy(), iteration.train_step())
 
     timings = {
-        name: _median_ms(fn, args.iterations, args.repeats)
+        name: median_ms(fn, args.iterations, args.repeats)
         for name, fn in (
             ("emulator", emulator),
             ("forward", forward),
@@ -109,32 +109,59 @@ def measure(args) -> dict:
         )
     }
     py_env.close()
-    serial = timings["emulator"] + timings["forward"] + timings["update"]
-    steps = batch * n_steps
-    parts = ("emulator", "forward", "update")
+    parts = {name: timings[name] for name in ("emulator", "forward", "update")}
     return {
         "agent": args.agent,
         "env": cfg.env,
         "num_envs": batch,
         "n_steps": n_steps,
         "precision": args.precision,
-        **{f"{name}_ms": round(value, 2) for name, value in timings.items()},
+        **bound_figures(batch * n_steps, parts, timings["iteration"]),
+    }
+
+
+def bound_figures(steps: int, parts: dict, iteration_ms: float) -> dict:
+    """The row of an iteration of ``steps`` agent steps: each part's and the whole iteration's
+    ms, the serial bound (``steps`` over the parts' sum), the iteration's rate and share of it,
+    the largest part, the machine."""
+    serial = sum(parts.values())
+    return {
+        **{f"{name}_ms": round(value, 2) for name, value in parts.items()},
+        "iteration_ms": round(iteration_ms, 2),
         "bound_steps_per_s": round(1000 * steps / serial, 1),
-        "iteration_steps_per_s": round(1000 * steps / timings["iteration"], 1),
-        "fraction_of_bound": round(serial / timings["iteration"], 3),
-        "limit": max(parts, key=timings.get),
+        "iteration_steps_per_s": round(1000 * steps / iteration_ms, 1),
+        "fraction_of_bound": round(serial / iteration_ms, 3),
+        "limit": max(parts, key=parts.get),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}",
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agent", default="a2c", choices=("a2c", "softq"))
+def run_arguments(agents: tuple[str, ...], doc: str) -> argparse.ArgumentParser:
+    """The flags both bound benchmarks take: agent, preset, environment, timing repeats."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--agent", default=agents[0], choices=agents)
     parser.add_argument("--preset", default=None, help="a preset of softrl_tf.presets")
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--num-envs", type=int, default=0, help="0: the preset's")
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
+    return parser
+
+
+def print_bound(row: dict, parts: tuple[str, ...], unit: str) -> None:
+    """The table of :func:`bound_figures`' row, then its JSON line."""
+    for key in (*(f"{part}_ms" for part in parts), "iteration_ms"):
+        print(f"{key:>18}: {row[key]:8.2f} ms per {unit}")
+    print(
+        f"{'serial bound':>18}: {row['bound_steps_per_s']:8.1f} agent steps/s; the iteration "
+        f"runs at {row['iteration_steps_per_s']:.1f} ({row['fraction_of_bound']:.0%} of it); "
+        f"largest part: {row['limit']}"
+    )
+    print(json.dumps(row))
+
+
+def main():
+    parser = run_arguments(("a2c", "softq"), __doc__)
     parser.add_argument(
         "--precision",
         default="float32",
@@ -143,14 +170,8 @@ def main():
     )
     args = parser.parse_args()
     row = measure(args)
-    for key in ("emulator_ms", "forward_ms", "update_ms", "iteration_ms"):
-        print(f"{key:>22}: {row[key]:8.2f} ms per segment of {row['num_envs']}x{row['n_steps']}")
-    print(
-        f"{'serial bound':>22}: {row['bound_steps_per_s']:8.1f} agent steps/s; the iteration "
-        f"runs at {row['iteration_steps_per_s']:.1f} ({row['fraction_of_bound']:.0%} of it); "
-        f"largest part: {row['limit']}"
-    )
-    print(json.dumps(row))
+    unit = f"segment of {row['num_envs']}x{row['n_steps']}"
+    print_bound(row, ("emulator", "forward", "update"), unit)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,120 @@
+"""The serial bound of replay training (soft_dqn, dqn), and how close an iteration comes to it.
+
+One off-policy iteration is one batch step of ``B`` environments into replay, then
+``B / env_steps_per_update`` updates, each on a minibatch sampled from replay. Each part is
+timed alone here, in one process, with the run's own agent, environment and replay (built by the
+library from ``--agent``/``--preset``/``--env``): the emulator's batch step with random actions,
+the collect step (forward pass, emulator, writing into replay; the emulator's share is taken
+off), sampling one minibatch, and ``agent.train`` on a sampled minibatch. Their sum is a strictly
+serial iteration; ``B`` divided by it is the bound in agent steps per second. The whole
+iteration (``OffPolicyIteration.train_step``, what ``fit`` runs after ``learning_starts``) is
+timed the same way and reported against that bound.
+
+    .venv/bin/python benchmarks/replay_bound.py --env PongNoFrameskip-v4 --preset atari
+
+Medians over ``--repeats`` timings of ``--iterations`` each. The replay is filled with
+``--fill`` random-policy steps first; its capacity (``--replay-capacity``) changes no timing
+measured here (100k and 1M transitions gave the same rates), so a small one saves the 7 GB.
+Prints one table and one JSON line; never fails a test run.
+"""
+
+import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf import envs
+from softrl_tf.agents import build_agent
+from softrl_tf.presets import resolve
+from softrl_tf.training.iterations import OffPolicyIteration
+
+import numpy as np
+import tensorflow as tf
+from segment_bound import bound_figures, median_ms, print_bound, run_arguments
+from tf_agents.environments import tf_py_environment
+
+PARTS = ("emulator", "collect_rest", "sample", "update")
+
+
+def measure(args) -> dict:
+    """The timings (ms per iteration) and the derived rates of one configuration."""
+    overrides = {"env": args.env, "replay_capacity": args.replay_capacity}
+    if args.num_envs:
+        overrides["num_envs"] = args.num_envs
+    run = resolve(args.agent, args.preset, None, overrides)
+    cfg, replay = run.train, run.replay
+    py_env = envs.make_env(cfg.env, cfg.num_envs, backend=cfg.backend, seed=0)
+    tf_env = tf_py_environment.TFPyEnvironment(py_env)
+    agent = build_agent(
+        args.agent, run.agent, tf_env.time_step_spec(), tf_env.action_spec(), total_updates=10**6
+    )
+    agent.initialize()
+    iteration = OffPolicyIteration(agent, tf_env, replay)
+    batch = tf_env.batch_size
+    for _ in range(max(1, args.fill // batch)):
+        iteration.collect()
+    rng = np.random.default_rng(0)
+    num_actions = int(tf_env.action_spec().maximum) + 1
+
+    def emulator():
+        py_env.step(rng.integers(num_actions, size=batch).astype(np.int32))
+
+    def collect():
+        iteration.collect()
+
+    sample_fn = tf.function(
+        lambda: iteration.replay_buffer.get_next(
+            sample_batch_size=replay.batch_size, num_steps=agent.train_sequence_length
+        )[0],
+        autograph=False,
+    )
+
+    def sample():
+        tf.nest.map_structure(lambda t: t.numpy(), sample_fn())
+
+    experience = sample_fn()
+    agent_train = tf.function(agent.train, autograph=False)
+
+    def update():
+        agent_train(experience).loss.numpy()
+
+    def whole():
+        tf.nest.map_structure(lambda t: t.numpy(), iteration.train_step())
+
+    timings = {
+        name: median_ms(fn, args.iterations, args.repeats)
+        for name, fn in (
+            ("emulator", emulator),
+            ("collect", collect),
+            ("sample", sample),
+            ("update", update),
+            ("iteration", whole),
+        )
+    }
+    py_env.close()
+    timings["collect_rest"] = max(timings.pop("collect") - timings["emulator"], 0.0)
+    updates = iteration.updates_per_call
+    per_iteration = {
+        "emulator": timings["emulator"],
+        "collect_rest": timings["collect_rest"],
+        "sample": updates * timings["sample"],
+        "update": updates * timings["update"],
+    }
+    return {
+        "agent": args.agent,
+        "env": cfg.env,
+        "num_envs": batch,
+        "batch_size": replay.batch_size,
+        "updates_per_iteration": updates,
+        **bound_figures(batch, per_iteration, timings["iteration"]),
+    }
+
+
+def main():
+    parser = run_arguments(("soft_dqn", "dqn"), __doc__)
+    parser.add_argument("--replay-capacity", type=int, default=100_000)
+    parser.add_argument("--fill", type=int, default=2_000, help="random steps put in first")
+    args = parser.parse_args()
+    row = measure(args)
+    unit = f"iteration ({row['num_envs']} envs, {row['updates_per_iteration']} updates of "
+    print_bound(row, PARTS, unit + f"{row['batch_size']})")
+
+
+if __name__ == "__main__":
+    main()
