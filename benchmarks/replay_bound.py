@@ -5,7 +5,8 @@ One off-policy iteration is one batch step of ``B`` environments into replay, th
 timed alone here, in one process, with the run's own agent, environment and replay (built by the
 library from ``--agent``/``--preset``/``--env``): the emulator's batch step with random actions,
 the collect step (forward pass, emulator, writing into replay; the emulator's share is taken
-off), sampling one minibatch, and ``agent.train`` on a sampled minibatch. Their sum is a strictly
+off), sampling the iteration's minibatches, and its ``agent.train`` calls on a sampled
+minibatch (each in one ``tf.function`` call, as in the iteration's graph). Their sum is a strictly
 serial iteration; ``B`` divided by it is the bound in agent steps per second. The whole
 iteration (``OffPolicyIteration.train_step``, what ``fit`` runs after ``learning_starts``) is
 timed the same way and reported against that bound.
@@ -49,30 +50,42 @@ def measure(args) -> dict:
     batch = tf_env.batch_size
     for _ in range(max(1, args.fill // batch)):
         iteration.collect()
+    updates = iteration.updates_per_call
+    # The emulator alone on its own environments: stepping the training ones outside the
+    # iteration would break the frame replay's record of each environment's stack.
+    emulator_env = envs.make_env(cfg.env, cfg.num_envs, backend=cfg.backend, seed=1)
+    emulator_env.reset()
     rng = np.random.default_rng(0)
     num_actions = int(tf_env.action_spec().maximum) + 1
 
     def emulator():
-        py_env.step(rng.integers(num_actions, size=batch).astype(np.int32))
+        emulator_env.step(rng.integers(num_actions, size=batch).astype(np.int32))
 
     def collect():
         iteration.collect()
 
-    sample_fn = tf.function(
-        lambda: iteration.replay_buffer.get_next(
+    def draw():
+        return iteration.replay_buffer.get_next(
             sample_batch_size=replay.batch_size, num_steps=agent.train_sequence_length
-        )[0],
-        autograph=False,
-    )
+        )[0]
+
+    # Each part is one call running it as often as an iteration does, as inside the iteration's
+    # graph: timing single calls would add a call's overhead per sample and per update.
+    @tf.function(autograph=False)
+    def samples():
+        return [tf.nest.flatten(draw())[0] for _ in range(updates)]
 
     def sample():
-        tf.nest.map_structure(lambda t: t.numpy(), sample_fn())
+        [t.numpy() for t in samples()]
 
-    experience = sample_fn()
-    agent_train = tf.function(agent.train, autograph=False)
+    experience = draw()
+
+    @tf.function(autograph=False)
+    def trains():
+        return [agent.train(experience).loss for _ in range(updates)]
 
     def update():
-        agent_train(experience).loss.numpy()
+        [t.numpy() for t in trains()]
 
     def whole():
         tf.nest.map_structure(lambda t: t.numpy(), iteration.train_step())
@@ -88,14 +101,9 @@ def measure(args) -> dict:
         )
     }
     py_env.close()
+    emulator_env.close()
     timings["collect_rest"] = max(timings.pop("collect") - timings["emulator"], 0.0)
-    updates = iteration.updates_per_call
-    per_iteration = {
-        "emulator": timings["emulator"],
-        "collect_rest": timings["collect_rest"],
-        "sample": updates * timings["sample"],
-        "update": updates * timings["update"],
-    }
+    per_iteration = {name: timings[name] for name in PARTS}
     return {
         "agent": args.agent,
         "env": cfg.env,
