@@ -20,7 +20,7 @@ NOTEBOOKS = ["matplotlib>=3.7", "jupyter", "nbmake>=1.5", "minatar>=1.0.15"]
 DISTRIBUTED = ["ray>=2.40"]
 # The scripts/ files are the same commands, for a checkout without an install.
 CONSOLE_SCRIPTS = [
-    "softrl-train = softrl_tf.training.cli:main",
+    "softrl-train = softrl_tf.train_cli:main",
     "softrl-evaluate = softrl_tf.evaluate:main",
     "softrl-plot = softrl_tf.results.plot:main",
 ]

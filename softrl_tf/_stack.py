@@ -30,7 +30,7 @@ TF_FREE = frozenset(
         "softrl_tf.evaluate",
         "softrl_tf.notebook",
         "softrl_tf.presets",
-        "softrl_tf.training.cli",
+        "softrl_tf.train_cli",
         "softrl_tf.training.faults",
         "softrl_tf.training.run_dir",
     }

@@ -149,9 +149,10 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
     """A ``TFAgent`` whose ``_train`` is a Keras custom training step.
 
     Subclasses implement ``_loss(experience, weights, training)`` returning ``LossInfo(loss,
-    extra)`` with ``extra`` a dict of scalar tensors, and pass the networks whose trainable
-    variables the optimizer updates. Without ``train_step_counter`` the agent makes its own int64
-    counter (not the global step).
+    extra)`` with ``loss`` and ``extra`` (a dict of scalar tensors) masked means over the batch
+    (:func:`masked_mean`, whose per-replica shares ``_train`` sums over replicas), and pass the
+    networks whose trainable variables the optimizer updates. Without ``train_step_counter`` the
+    agent makes its own int64 counter (not the global step).
 
     A concrete agent sets ``config_class`` (its config dataclass); ``on_policy`` (whether it trains
     on fresh segments or on replay) is taken from that class.

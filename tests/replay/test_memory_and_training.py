@@ -6,9 +6,9 @@ import os
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf import replay
+from softrl_tf import train_cli as cli
 from softrl_tf.config import ConfigError
 from softrl_tf.replay import memory
-from softrl_tf.training import cli
 
 import pytest
 import tensorflow as tf

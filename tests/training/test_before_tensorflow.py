@@ -30,7 +30,7 @@ BAD_INPUTS = [
 
 _PROBE = """
 import sys
-from softrl_tf.training import cli
+from softrl_tf import train_cli as cli
 status = cli.main(sys.argv[1:])
 sys.stderr.write(f"\\ntensorflow imported: {'tensorflow' in sys.modules}; exit {status}\\n")
 """

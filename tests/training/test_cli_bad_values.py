@@ -10,10 +10,10 @@ import os
 import tempfile
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf import train_cli as cli
 from softrl_tf.agents import AGENTS
 from softrl_tf.config import field_types, flag
 from softrl_tf.presets import section_classes
-from softrl_tf.training import cli
 
 import pytest
 from hypothesis import given, settings

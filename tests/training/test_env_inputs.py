@@ -7,9 +7,10 @@ import os
 import sys
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf import train_cli as cli
 from softrl_tf.config import ConfigError, TrainConfig
 from softrl_tf.presets import resolve
-from softrl_tf.training import cli, loop
+from softrl_tf.training import loop
 
 import gymnasium
 import pytest

@@ -11,7 +11,8 @@ import textwrap
 import time
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
-from softrl_tf.training import cli, loop
+from softrl_tf import train_cli as cli
+from softrl_tf.training import loop
 
 import gymnasium
 import pytest

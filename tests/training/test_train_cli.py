@@ -1,4 +1,4 @@
-"""Tests of the training command line (softrl_tf.training.cli, scripts/train.py): every agent end
+"""Tests of the training command line (softrl_tf.train_cli, scripts/train.py): every agent end
 to end, exports, bad input, the non-finite-loss guard, determinism, signals, kill and resume."""
 
 import csv
@@ -12,8 +12,8 @@ import textwrap
 import time
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
+from softrl_tf import train_cli as cli
 from softrl_tf.agents import AGENTS
-from softrl_tf.training import cli
 
 import gymnasium
 import numpy as np

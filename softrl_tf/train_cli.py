@@ -324,8 +324,9 @@ def _raise_signalled(signal_number, frame):
 def _scale_out(run):
     """Env runners on Ray for a run with ``--runners`` > 1 or ``--ray-address``, else ``None``.
 
-    The command line is the application's entry point, and wires the distributed layer into the
-    training loop, which knows nothing of Ray (.importlinter names this one exception).
+    The command line is the application's entry point, above the distributed layer: it wires
+    the env runners into the training loop, which knows nothing of Ray. Imported here, after the
+    input has passed, because the distributed layer loads TensorFlow.
     """
     from softrl_tf.distributed import scale_out_for
 
