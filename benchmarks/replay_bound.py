@@ -27,7 +27,7 @@ from softrl_tf.training.iterations import OffPolicyIteration
 
 import numpy as np
 import tensorflow as tf
-from segment_bound import bound_figures, median_ms, print_bound, run_arguments
+from segment_bound import bound_figures, fetched, median_timings, print_bound, run_arguments
 from tf_agents.environments import tf_py_environment
 
 PARTS = ("emulator", "collect_rest", "sample", "update")
@@ -61,9 +61,6 @@ def measure(args) -> dict:
     def emulator():
         emulator_env.step(rng.integers(num_actions, size=batch).astype(np.int32))
 
-    def collect():
-        iteration.collect()
-
     def draw():
         return iteration.replay_buffer.get_next(
             sample_batch_size=replay.batch_size, num_steps=agent.train_sequence_length
@@ -75,31 +72,22 @@ def measure(args) -> dict:
     def samples():
         return [tf.nest.flatten(draw())[0] for _ in range(updates)]
 
-    def sample():
-        [t.numpy() for t in samples()]
-
     experience = draw()
 
     @tf.function(autograph=False)
     def trains():
         return [agent.train(experience).loss for _ in range(updates)]
 
-    def update():
-        [t.numpy() for t in trains()]
-
-    def whole():
-        tf.nest.map_structure(lambda t: t.numpy(), iteration.train_step())
-
-    timings = {
-        name: median_ms(fn, args.iterations, args.repeats)
-        for name, fn in (
-            ("emulator", emulator),
-            ("collect", collect),
-            ("sample", sample),
-            ("update", update),
-            ("iteration", whole),
-        )
-    }
+    timings = median_timings(
+        {
+            "emulator": emulator,
+            "collect": iteration.collect,
+            "sample": fetched(samples),
+            "update": fetched(trains),
+            "iteration": fetched(iteration.train_step),
+        },
+        args,
+    )
     py_env.close()
     emulator_env.close()
     timings["collect_rest"] = max(timings.pop("collect") - timings["emulator"], 0.0)

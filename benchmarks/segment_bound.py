@@ -51,6 +51,16 @@ def median_ms(fn, iterations: int, repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
+def median_timings(fns: dict, args) -> dict:
+    """:func:`median_ms` of each named callable, with the run's ``--iterations``/``--repeats``."""
+    return {name: median_ms(fn, args.iterations, args.repeats) for name, fn in fns.items()}
+
+
+def fetched(fn):
+    """``fn`` with every tensor it returns read to the host, so that a timing waits for its work."""
+    return lambda: tf.nest.map_structure(lambda t: t.numpy(), fn())
+
+
 def measure(args) -> dict:
     """The four timings (ms per segment) and the derived rates of one configuration."""
     overrides = {"env": args.env, "precision": args.precision}
@@ -83,31 +93,20 @@ def measure(args) -> dict:
     def forward_passes():  # T passes in one call, as inside the iteration's graph
         return tf.stack([agent.collect_policy.action(time_step).action for _ in range(n_steps)])
 
-    def forward():
-        forward_passes().numpy()
-
     experience, _ = tf.function(
         lambda: collect_segment(tf_env, agent.collect_policy, n_steps), autograph=False
     )()
     agent_train = tf.function(agent.train, autograph=False)
-
-    def update():
-        tf.nest.map_structure(lambda t: t.numpy(), agent_train(experience).loss)
-
     iteration = OnPolicyIteration(agent, tf_env)
-
-    def whole():
-        tf.nest.map_structure(lambda t: t.numpy(), iteration.train_step())
-
-    timings = {
-        name: median_ms(fn, args.iterations, args.repeats)
-        for name, fn in (
-            ("emulator", emulator),
-            ("forward", forward),
-            ("update", update),
-            ("iteration", whole),
-        )
-    }
+    timings = median_timings(
+        {
+            "emulator": emulator,
+            "forward": fetched(forward_passes),
+            "update": fetched(lambda: agent_train(experience).loss),
+            "iteration": fetched(iteration.train_step),
+        },
+        args,
+    )
     py_env.close()
     parts = {name: timings[name] for name in ("emulator", "forward", "update")}
     return {

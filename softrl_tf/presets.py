@@ -236,10 +236,11 @@ def preset_name(preset: str | None = None, env_id=None) -> str:
 
 def describe_preset(preset: str | None, env_id) -> str:
     """``"atari (auto, for PongNoFrameskip-v4)"`` or ``"atari"``: what a run logs at start."""
+    env_id = TrainConfig.env if env_id is None else env_id
     name = preset_name(preset, env_id)
     if preset not in (None, AUTO_PRESET):
         return name
-    return f"{name} (auto, for {getattr(env_id, '__name__', env_id or TrainConfig.env)})"
+    return f"{name} (auto, for {getattr(env_id, '__name__', env_id)})"
 
 
 def preset_values(agent: str, preset: str | None = None, env_id=None) -> dict:
@@ -271,7 +272,7 @@ def resolve(
     """
     sections = section_classes(agent)
     values: dict[str, dict[str, Any]] = {name: {} for name in sections}
-    env_id = dict(overrides or {}).get("env") or ((saved or {}).get("train") or {}).get("env")
+    env_id = (overrides or {}).get("env") or ((saved or {}).get("train") or {}).get("env")
     chosen = preset_values(agent, preset, env_id)
     for name, section in _route(agent, chosen, sections, "preset").items():
         values[name].update(section)
