@@ -23,6 +23,7 @@ from softrl_tf.agent_configs import ActorCriticConfig, parse_prior
 from softrl_tf.agents.base import (
     KerasTrainStepAgent,
     make_optimizer,
+    new_train_step_counter,
     time_major,
     unpack_segment,
 )
@@ -132,7 +133,7 @@ class ActorCriticAgent(KerasTrainStepAgent):
             n_steps=config.n_steps,
             log_prior=log_prior_of(config.prior, num_actions),
             max_grad_norm=config.max_grad_norm or None,
-            train_step_counter=tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step"),
+            train_step_counter=new_train_step_counter(),
             **cls._agent_kwargs(config),
         )
 

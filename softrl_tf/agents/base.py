@@ -128,6 +128,22 @@ def replicas_in_sync() -> int:
     return 1 if context is None else context.num_replicas_in_sync
 
 
+def new_train_step_counter() -> tf.Variable:
+    """An agent's update counter (int64 scalar, starting at 0), which its schedules read.
+
+    Each agent has its own rather than TF-Agents' default, the process-wide global step: two
+    agents in one process must not advance each other's schedules. Under a strategy of several
+    replicas every replica counts the same update, so the first replica's count is kept.
+    """
+    return tf.Variable(
+        0,
+        dtype=tf.int64,
+        trainable=False,
+        name="train_step",
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+    )
+
+
 def masked_mean(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """Mean of ``x`` over the entries where ``mask`` is 1 (0 when the mask is empty).
 
@@ -213,15 +229,7 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
     ):
         tf.Module.__init__(self, name=name)
         if train_step_counter is None:
-            # Its own counter rather than TF-Agents' default, the process-wide global step:
-            # two agents in one process must not advance each other's schedules.
-            train_step_counter = tf.Variable(
-                0,
-                dtype=tf.int64,
-                trainable=False,
-                name="train_step",
-                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-            )
+            train_step_counter = new_train_step_counter()
         self._trained_networks = list(trained_networks)
         self._optimizer = optimizer
         self._max_grad_norm = max_grad_norm

@@ -26,6 +26,7 @@ from softrl_tf.agents.base import (
     LossInfo,
     make_optimizer,
     masked_mean,
+    new_train_step_counter,
     time_major,
     unpack_segment,
 )
@@ -171,7 +172,7 @@ class SoftDQNAgent(KerasTrainStepAgent):
     def from_config(cls, config, time_step_spec, action_spec, *, total_updates: int):
         cls.require_config(config)
         network = QNetwork(time_step_spec.observation, action_spec, **config.network_kwargs())
-        counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
+        counter = new_train_step_counter()
         epsilon = linear_epsilon(
             counter,
             config.epsilon_start,

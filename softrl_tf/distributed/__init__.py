@@ -18,7 +18,10 @@ A run with ``runners > 1`` or a ``ray_address`` trains with :class:`RayScaleOut`
 * off-policy agents (soft_dqn, dqn) collect asynchronously: each runner steps ``runner_steps``
   batch steps per call with the weights (and update counter, for the epsilon schedule) it got
   when the call began, always one call ahead of the learner, which puts the batch steps into the
-  replay it holds, one per iteration as in one process.
+  replay it holds (once, in host memory, whatever the replicas), one per iteration as in one
+  process;
+* with several replicas, each updates on its shard of every batch and the gradients are summed
+  before the clip: the update of one device on the whole batch.
 
 Nothing here reimplements what Ray or ``tf.distribute`` provide: actors, restarts
 (``max_restarts``), the object store and the cluster are Ray's; device placement and replicas
@@ -61,22 +64,27 @@ def learner_strategy():
 def check_replicas(run, replicas: int) -> None:
     """Refuses what a learner of several replicas cannot do (see the README, "Scaling out").
 
-    Each replica updates on its shard of the on-policy batch, and the agents sum the shards'
+    Each replica updates on its shard of the batch (the on-policy segment split along the
+    environments, or the replay minibatch split along its rows), and the agents sum the shards'
     gradients before clipping them (:mod:`softrl_tf.agents.base`).
 
     Raises:
-      ConfigError: a replay agent (its replay is held and sampled in one place), gradient
-        diagnostics (measured on one batch), or ``num_envs`` not a multiple of ``replicas``.
+      ConfigError: gradient diagnostics (measured on one batch), or a batch that does not split
+        evenly: ``num_envs`` (on-policy) or ``batch_size`` (replay) not a multiple of
+        ``replicas``.
     """
     if replicas == 1:
         return
     cfg = run.train
     devices = f"the learner has {replicas} replicas (one per GPU)"
     if not agent_config_class(cfg.agent).on_policy:
-        raise ConfigError(
-            f"{devices}, and {cfg.agent} samples its replay in one place: set "
-            "CUDA_VISIBLE_DEVICES to one GPU."
-        )
+        size = run.replay.batch_size
+        if size % replicas:
+            raise ConfigError(
+                f"{devices}, and --batch-size={size} must be a multiple of it (each replica "
+                "updates on as many rows of the minibatch)."
+            )
+        return
     if cfg.diagnostics_every_updates:
         raise ConfigError(
             f"{devices}, and the gradient diagnostics are measured on one device: use "

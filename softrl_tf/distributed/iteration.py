@@ -35,7 +35,11 @@ import time
 import types
 
 from softrl_tf.envs import EpisodeStats
-from softrl_tf.training.iterations import OffPolicyIteration, OnPolicyIteration
+from softrl_tf.training.iterations import (
+    OffPolicyIteration,
+    OnPolicyIteration,
+    split_between_replicas,
+)
 
 import numpy as np
 import tensorflow as tf
@@ -105,15 +109,7 @@ class RayOnPolicyIteration(OnPolicyIteration):
             tensor.set_shape(shape)
         with tf.control_dependencies([state.assign(new_state)]):
             flat = [tf.identity(t) for t in flat]
-        replicas = strategy.num_replicas_in_sync
-        if replicas == 1:
-            return tf.nest.pack_sequence_as(self._spec, flat)
-        shards = [tf.split(x, replicas) for x in flat]
-        return strategy.experimental_distribute_values_from_function(
-            lambda context: tf.nest.pack_sequence_as(
-                self._spec, [parts[context.replica_id_in_sync_group] for parts in shards]
-            )
-        )
+        return split_between_replicas(strategy, tf.nest.pack_sequence_as(self._spec, flat))
 
     def _gather(self, generator_state, *weights):
         import ray

@@ -85,6 +85,9 @@ class EnvRunner:
                 cfg.schedule_span(), n, cfg.num_envs, run.replay
             )
         random.seed(cfg.seed)  # the sampling generator's seed, as in the learner
+        # TF-Agents' epsilon-greedy flips its coins with op-seeded random ops: seeded, so that a
+        # run is reproducible, and per runner, so that the runners' coins are not the same.
+        tf.random.set_seed(cfg.seed + first)
         agent = agent_class.from_config(
             run.agent, tf_env.time_step_spec(), tf_env.action_spec(), total_updates=total_updates
         )

@@ -18,17 +18,42 @@ until ``learning_starts``.
   :func:`softrl_tf.replay.make_replay_buffer`: each frame stored once for uint8 frame stacks
   (Atari), TF-Agents' ``TFUniformReplayBuffer`` otherwise, its memory estimated before it is
   allocated.
+
+Under a ``tf.distribute`` strategy of several replicas (the learner of
+:mod:`softrl_tf.distributed` over several GPUs) the Keras step runs once per replica, but the
+environments are stepped and the replay is written and sampled once per iteration, in
+cross-replica context (``merge_call``); each replica then updates on its shard of the batch
+(:func:`split_between_replicas`) and the agents sum the shards' gradients
+(:mod:`softrl_tf.agents.base`). The iterations are built outside the strategy's scope, so that
+the replay is held once, in host memory, rather than mirrored on every device.
 """
 
 from __future__ import annotations
 
 import math
 
+from softrl_tf.agents.base import replicas_in_sync
 from softrl_tf.replay import make_replay_buffer
 from softrl_tf.training.collect import collect_segment
 
 import tensorflow as tf
 from tf_agents.trajectories import trajectory
+
+
+def split_between_replicas(strategy, batch):
+    """A nest of ``[N, ...]`` tensors made in cross-replica context, as the value each replica
+    of ``strategy`` takes: replica ``r`` of ``R`` holds rows ``r N / R`` to ``(r + 1) N / R``
+    (``N`` a multiple of ``R``); the batch itself for one replica."""
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return batch
+    flat = tf.nest.flatten(batch)
+    shards = [tf.split(x, replicas) for x in flat]
+    return strategy.experimental_distribute_values_from_function(
+        lambda context: tf.nest.pack_sequence_as(
+            batch, [parts[context.replica_id_in_sync_group] for parts in shards]
+        )
+    )
 
 
 class OnPolicyIteration(tf.Module):
@@ -160,13 +185,21 @@ class OffPolicyIteration(tf.Module):
     def train_step(self):
         """One batch step into replay, then ``updates_per_call`` minibatch updates.
 
+        Under a strategy of several replicas the step into replay is taken once and each
+        minibatch is sampled once, in cross-replica context (see the module docstring).
+
         Returns:
           The agent's train metrics of the last update.
         """
-        self.collect()
+        tf.distribute.get_replica_context().merge_call(lambda _: self.collect())
         # The first update sets the metrics' structure, which the graph loop needs up front.
         extra = self._train_once()
-        if self.updates_per_call > 1:
+        if replicas_in_sync() > 1:
+            # A strategy of several replicas cannot synchronise them (merge_call, all-reduce)
+            # inside a graph loop: the few updates of a call are unrolled instead.
+            for _ in range(self.updates_per_call - 1):
+                extra = self._train_once()
+        elif self.updates_per_call > 1:
             extra = tf.while_loop(
                 lambda i, _: i < self.updates_per_call - 1,
                 lambda i, _: (i + 1, self._train_once()),
@@ -175,12 +208,25 @@ class OffPolicyIteration(tf.Module):
         return extra
 
     def _train_once(self):
-        # get_next, not as_dataset: the dataset calls get_next itself and adds a tf.data
-        # iterator per minibatch; each minibatch is drawn after the batch step just collected.
+        experience = tf.distribute.get_replica_context().merge_call(self._sample_shards)
+        return self._agent.train(experience).extra
+
+    def _sample_shards(self, strategy):
+        """One minibatch ``[batch_size, n + 1]`` drawn once, split between the replicas."""
+        return split_between_replicas(strategy, self.sample())
+
+    def sample(self):
+        """A minibatch ``Trajectory`` ``[batch_size, train_sequence_length]`` drawn uniformly
+        from the replay.
+
+        ``get_next``, not ``as_dataset``: the dataset calls ``get_next`` itself and adds a
+        tf.data iterator per minibatch; each minibatch is drawn after the batch step just
+        collected.
+        """
         experience, _ = self.replay_buffer.get_next(
             sample_batch_size=self._batch_size, num_steps=self._num_steps
         )
-        return self._agent.train(experience).extra
+        return experience
 
     def new_diagnostics(self) -> dict:
         """Replay agents measure no diagnostics."""

@@ -293,17 +293,24 @@ class Trainer:
         on_policy = self.agent_class.on_policy
         kind = OnPolicyIteration if on_policy else OffPolicyIteration
         n_steps = getattr(self.run.agent, "n_steps", 1)
-        scope = contextlib.nullcontext()
-        if self.scale_out is not None:
-            scope = self.scale_out.strategy.scope()
-        with scope:
-            self._build_model(kind, n_steps)
+        with self._strategy_scope():
+            self._build_agent(kind, n_steps)
+        # Outside the strategy's scope: the replay is held once, in host memory, however many
+        # devices the learner mirrors its weights on (softrl_tf.training.iterations).
+        self._build_iteration()
+        with self._strategy_scope():
+            self.model = AgentModel(self.agent, self.iteration, self.run.train.steps_per_execution)
         self._finish_build(resume)
 
-    def _build_model(self, kind, n_steps: int) -> None:
-        """The agent, its iteration and its Keras model."""
+    def _strategy_scope(self):
+        """The scale-out learner's ``tf.distribute`` scope; none in one process."""
+        if self.scale_out is None:
+            return contextlib.nullcontext()
+        return self.scale_out.strategy.scope()
+
+    def _build_agent(self, kind, n_steps: int) -> None:
+        """The agent, its schedules sized for the run."""
         cfg = self.run.train
-        on_policy = self.agent_class.on_policy
         self.agent = self.agent_class.from_config(
             self.run.agent,
             self.tf_env.time_step_spec(),
@@ -313,15 +320,18 @@ class Trainer:
             ),
         )
         self.agent.initialize()
+
+    def _build_iteration(self) -> None:
+        """What one training step does: here, or over the scale-out's env runners."""
+        cfg = self.run.train
         if self.scale_out is not None:
             self.iteration = self.scale_out.iteration(self.agent, self.run)
-        elif on_policy:
+        elif self.agent_class.on_policy:
             self.iteration = OnPolicyIteration(
                 self.agent, self.tf_env, cfg.diagnostics_every_updates
             )
         else:
             self.iteration = OffPolicyIteration(self.agent, self.tf_env, self.run.replay)
-        self.model = AgentModel(self.agent, self.iteration, cfg.steps_per_execution)
 
     def _finish_build(self, resume: bool) -> None:
         cfg = self.run.train

@@ -2,10 +2,16 @@
 TensorFlow starts its runtime, which the test process has long done.
 
 Trains ``ESTIMATOR`` (argv[1]) for ``STEPS`` (argv[2]) environment steps on CartPole-v1 with 8
-environments twice: in one process, then on 2 runners x 4 environments with the learner under a
-``MirroredStrategy`` of two replicas (one per logical CPU), each updating on 4 environments'
-segments. Prints one JSON line: the largest weight difference (and the largest change of a
-weight), the update counts, and whether the episode returns and sampling state agree.
+environments twice, the second time on 2 runners x 4 environments with the learner under a
+``MirroredStrategy`` of two replicas (one per logical CPU):
+
+* a2c, softq: first in one process; each replica updates on 4 environments' segments;
+* soft_dqn, dqn: first on the same 2 runners with a learner of one replica (their collection on
+  runners is asynchronous, so one process's data differ); each replica updates on half of every
+  minibatch. Both runs draw their minibatches with :func:`seeded_sample`.
+
+Prints one JSON line: the largest weight difference (and the largest change of a weight), the
+update counts, and whether the episode returns and sampling state agree.
 """
 
 import os
@@ -23,10 +29,41 @@ tf.config.set_logical_device_configuration(
 
 import softrl_tf  # noqa: E402
 from softrl_tf import distributed  # noqa: E402
+from softrl_tf.agent_configs import agent_config_class  # noqa: E402
+from softrl_tf.training.iterations import OffPolicyIteration  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 SETTINGS = dict(seed=3, num_envs=8, steps_per_execution=4, log_every_steps=200)
+REPLAY_SETTINGS = dict(learning_starts=64, batch_size=32, env_steps_per_update=2, runner_steps=4)
+RUNNERS = dict(runners=2, ray_address="local")
+
+
+def seeded_sample(self):
+    """``OffPolicyIteration.sample`` with windows drawn by a stateless generator keyed by the
+    update count. The buffer's own draws take their seeds from the ids of the graph's ops, which
+    differ between a graph of one replica and one of two, so the two runs would train on
+    different minibatches; these are the same in both. ``[batch_size, num_steps]``."""
+    items = self.replay_buffer.gather_all()  # [B, T, ...]: the buffer has not wrapped
+    envs = tf.shape(items.step_type, out_type=tf.int64)[0]
+    length = tf.shape(items.step_type, out_type=tf.int64)[1]
+    seed = tf.stack([self._agent.train_step_counter.read_value(), tf.constant(7, tf.int64)])
+    size = [self._batch_size]
+    env = tf.random.stateless_uniform(size, seed, 0, envs, dtype=tf.int64)
+    start = tf.random.stateless_uniform(
+        size, seed + 1, 0, length - self._num_steps + 1, dtype=tf.int64
+    )
+    windows = [tf.stack([env, start + k], -1) for k in range(self._num_steps)]
+    return tf.nest.map_structure(
+        lambda x: tf.stack([tf.gather_nd(x, w) for w in windows], axis=1), items
+    )
+
+
+def sampling_state(estimator):
+    """The learner's action-sampling generator state (on runners off-policy, the runners hold
+    their own: none here)."""
+    generator = getattr(estimator.agent.collect_policy, "generator", None)
+    return None if generator is None else generator.state.numpy()
 
 
 def weights(estimator):
@@ -35,15 +72,20 @@ def weights(estimator):
 
 def main(name: str, steps: int, clip: float) -> None:
     estimator = getattr(softrl_tf, name)
-    with estimator("CartPole-v1", max_grad_norm=clip, **SETTINGS) as single:
+    settings = dict(SETTINGS, max_grad_norm=clip)
+    reference = settings
+    on_policy = agent_config_class(estimator.agent_name).on_policy
+    if not on_policy:
+        OffPolicyIteration.sample = seeded_sample
+        settings.update(REPLAY_SETTINGS)
+        reference = dict(settings, **RUNNERS)
+    with estimator("CartPole-v1", **reference) as single:
         initial = weights(single)
         alone = single.fit(steps, progress=False)
         expected = weights(single)
-        state = single.agent.collect_policy.generator.state.numpy()
+        state = sampling_state(single)
     distributed.learner_strategy = lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with estimator(
-        "CartPole-v1", runners=2, ray_address="local", max_grad_norm=clip, **SETTINGS
-    ) as scaled:
+    with estimator("CartPole-v1", **settings, **RUNNERS) as scaled:
         start = weights(scaled)
         spread = scaled.fit(steps, progress=False)
         got = weights(scaled)
@@ -61,9 +103,7 @@ def main(name: str, steps: int, clip: float) -> None:
                     "updates": [alone.updates, spread.updates],
                     "env_steps": [alone.env_steps, spread.env_steps],
                     "same_returns": alone.episode_returns == spread.episode_returns,
-                    "same_sampling_state": bool(
-                        np.array_equal(state, scaled.agent.collect_policy.generator.state.numpy())
-                    ),
+                    "same_sampling_state": bool(np.array_equal(state, sampling_state(scaled))),
                     "loss": [alone.last_metrics["train/loss"], spread.last_metrics["train/loss"]],
                     "grad_norm": [
                         alone.last_metrics["train/grad_norm"],

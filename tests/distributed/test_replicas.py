@@ -1,5 +1,5 @@
 """A learner of two replicas (a ``MirroredStrategy`` over two logical CPUs, as over two GPUs)
-takes the one-process updates, and what it cannot do is refused in one sentence."""
+takes the updates of one, and what it cannot do is refused in one sentence."""
 
 import json
 import os
@@ -18,18 +18,30 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(CHECK)))
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "estimator, clip",
-    [("A2C", 0.5), ("SoftQ", 0.0)],
-    ids=["a2c-clipped", "softq-unclipped"],
+    "estimator, steps, clip, updates, moved",
+    [
+        ("A2C", 120, 0.5, 3, 0.1),
+        ("SoftQ", 120, 0.0, 3, 0.1),
+        ("SoftDQN", 160, 10.0, 48, 0.04),
+        ("DQN", 160, 0.0, 48, 0.04),
+    ],
+    ids=["a2c-clipped", "softq-unclipped", "soft_dqn-clipped", "dqn-unclipped"],
 )
-def test_two_replicas_take_the_one_process_updates(estimator, clip):
-    """3 updates of 8 CartPole environments: 2 runners x 4, each replica updating on one
-    runner's segments, against one process. Each replica's loss is its share of the batch mean
-    and the gradients are summed before the clip: taking each replica's own mean instead moves
-    the weights by 4e-3 (clipped) to 0.18 (unclipped) from the one-process ones; the strategy's
-    rounding moves them by ~1e-7."""
+def test_two_replicas_take_the_one_replica_updates(estimator, steps, clip, updates, moved):
+    """8 CartPole environments on 2 runners x 4 with a learner of two replicas, against one
+    replica (replicas_check.py).
+
+    a2c, softq: 3 updates, each replica on one runner's segments, against one process. Each
+    replica's loss is its share of the batch mean and the gradients are summed before the clip:
+    taking each replica's own mean instead moves the weights by 4e-3 (clipped) to 0.18
+    (unclipped) from the one-process ones; the strategy's rounding moves them by ~1e-7.
+
+    soft_dqn, dqn: 48 updates, each replica on half of every minibatch of 32, against the same
+    runners with a learner of one replica; the same environment steps in both also show that
+    collection on runners is reproducible. Each replica's own mean instead moves the weights by
+    9e-3 (clipped) and 1.4e-2 (unclipped), and doubles the reported loss."""
     proc = subprocess.run(
-        [sys.executable, CHECK, estimator, "120", str(clip)],
+        [sys.executable, CHECK, estimator, str(steps), str(clip)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -39,10 +51,10 @@ def test_two_replicas_take_the_one_process_updates(estimator, clip):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
     assert result["same_start"]
-    assert result["updates"] == [3, 3]
-    assert result["env_steps"] == [120, 120]
+    assert result["updates"] == [updates, updates]
+    assert result["env_steps"] == [steps, steps]
     assert result["same_returns"] and result["same_sampling_state"]
-    assert result["moved"] > 0.1  # the updates were not negligible
+    assert result["moved"] > moved  # the updates were not negligible
     assert result["max_abs_difference"] < 1e-5
     alone, spread = result["loss"]
     assert spread == pytest.approx(alone, rel=1e-5)
@@ -57,11 +69,11 @@ def _run(agent, **overrides):
 @pytest.mark.parametrize(
     "run, words",
     [
-        (_run("soft_dqn"), "samples its replay in one place"),
+        (_run("soft_dqn", batch_size=33), "--batch-size=33 must be a multiple"),
         (_run("a2c", diagnostics_every_updates=10), "--diagnostics-every-updates=0"),
         (_run("softq", num_envs=9), "--num-envs=9 must be a multiple"),
     ],
-    ids=["replay", "diagnostics", "num-envs"],
+    ids=["batch-size", "diagnostics", "num-envs"],
 )
 def test_what_two_replicas_cannot_do_is_refused(run, words):
     with pytest.raises(ConfigError, match=words) as caught:
