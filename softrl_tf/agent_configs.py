@@ -99,6 +99,11 @@ class AgentConfig:
         "bfloat16 (weights, heads and losses stay float32); fast where the hardware has bfloat16 "
         "(x86 CPUs with AVX512_BF16 or AMX, recent GPUs, TPUs), slow elsewhere.",
     )
+    normalize_observations: bool = setting(
+        False,
+        "Normalise observations by their running mean and variance (clipped to +-10); the "
+        "statistics are checkpointed, sent to runners and built into exports.",
+    )
     optimizer: Optimizer = setting("rmsprop", "Optimiser.")
     learning_rate: float = setting(7e-4, "Initial learning rate.", POSITIVE)
     lr_schedule: LrSchedule = setting(
@@ -124,6 +129,7 @@ class AgentConfig:
             hidden_sizes=tuple(self.hidden_sizes),
             activation=self.activation,
             precision=self.precision,
+            normalize_observations=self.normalize_observations,
         )
 
 

@@ -14,6 +14,11 @@ Conventions shared by every network here:
 - Observations keep their dtype up to the network: ``uint8`` frames are cast to float32 and divided
   by 255 inside :func:`preprocess_observation` (first thing ``call`` does), other dtypes are cast to
   float32 unchanged. Replay buffers therefore hold 1 byte per pixel.
+- With ``normalize_observations`` the preprocessed observation is then standardised by running
+  statistics (:class:`ObservationNormalizer`), variables of the network: checkpointed, copied to
+  target networks and runners with the weights, and part of every export, so that exported
+  models take raw observations. The training iterations fold each new batch of observations in
+  (:meth:`_TorsoNetwork.update_observation_statistics`).
 - Any number of outer dimensions: an observation of shape ``[outer..., *observation_spec.shape]``
   (``[B]``, ``[B, T]``, ``[T, B]``, or none at all) is flattened to ``[N, *shape]``, run through the
   layers, and the outputs are reshaped back to ``[outer..., ...]``
@@ -41,10 +46,11 @@ from tf_agents.networks import network
 from tf_agents.networks import utils as network_utils
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
-from tf_agents.utils import nest_utils
+from tf_agents.utils import nest_utils, tensor_normalizer
 
 __all__ = [
     "ActorCriticNetwork",
+    "ObservationNormalizer",
     "QNetwork",
     "SoftQNetwork",
     "build_torso",
@@ -102,6 +108,54 @@ def preprocess_observation(observation: tf.Tensor, observation_spec) -> tf.Tenso
     if tf.as_dtype(observation_spec.dtype) == tf.uint8:
         return tf.cast(observation, tf.float32) / 255.0
     return tf.cast(observation, tf.float32)
+
+
+class ObservationNormalizer(tf.Module):
+    """Standardises float32 observations ``[N, *shape]`` by the running mean and variance of
+    every observation folded in so far, per component, clipped to ``[-CLIP, CLIP]``.
+
+    The statistics are TF-Agents' ``StreamingTensorNormalizer`` (exact over the whole history:
+    Chan et al.'s parallel update with a Kahan-summed second moment). Its own ``normalize``
+    divides by zero variance before the first update; here, while fewer than one observation has
+    been folded in, the mean is 0 and the variance 1 (as SB3's ``VecNormalize`` starts), so
+    observations are only clipped and the first segment is not acted on with saturated inputs.
+    """
+
+    CLIP = 10.0
+    EPSILON = 1e-8
+
+    def __init__(self, shape, name: str = "observation_normalizer"):
+        super().__init__(name=name)
+        self._statistics = tensor_normalizer.StreamingTensorNormalizer(
+            tf.TensorSpec(shape, tf.float32), scope=name
+        )
+
+    def update(self, observations: tf.Tensor):
+        """Folds ``[N, *shape]`` float32 observations into the statistics."""
+        return self._statistics.update(observations)
+
+    def _variables(self):
+        """``(count, mean, m2)``, each ``[*shape]`` (the count repeated per component)."""
+        (count,), (mean,), (m2,), _ = (tf.nest.flatten(v) for v in self._statistics.variables)
+        return count, mean, m2
+
+    @property
+    def count(self) -> tf.Tensor:
+        """How many observations have been folded in (float32 scalar; ~0 before the first)."""
+        return tf.reshape(self._variables()[0], [-1])[0]
+
+    def moments(self):
+        """``(mean, variance)``, each ``[*shape]``: ``(0, 1)`` before any observation."""
+        count, mean, m2 = self._variables()
+        seen = count >= 1.0
+        variance = m2 / tf.maximum(count, 1.0)
+        return tf.where(seen, mean, 0.0), tf.where(seen, variance, 1.0)
+
+    def __call__(self, observations: tf.Tensor) -> tf.Tensor:
+        """``clip((x - mean) / sqrt(variance + EPSILON), -CLIP, CLIP)``, ``[N, *shape]``."""
+        mean, variance = self.moments()
+        standardised = (observations - mean) * tf.math.rsqrt(variance + self.EPSILON)
+        return tf.clip_by_value(standardised, -self.CLIP, self.CLIP)
 
 
 def _single_spec(observation_spec):
@@ -210,14 +264,17 @@ def build_torso(
     return keras.Sequential(layers, name="mlp")
 
 
-def _apply_flat(observation, observation_spec, fn):
+def _apply_flat(observation, observation_spec, fn, normalizer=None):
     """Runs ``fn`` on ``[N, *obs_shape]`` float input and restores the outer dims on its outputs.
 
-    ``fn`` maps the flattened, preprocessed batch to a nest of ``[N, ...]`` tensors.
+    ``fn`` maps the flattened, preprocessed (and, with a ``normalizer``, standardised) batch to a
+    nest of ``[N, ...]`` tensors.
     """
     outer_rank = nest_utils.get_outer_rank(observation, observation_spec)
     squash = network_utils.BatchSquash(outer_rank)
     flat = squash.flatten(preprocess_observation(observation, observation_spec))
+    if normalizer is not None:
+        flat = normalizer(flat)
     return tf.nest.map_structure(squash.unflatten, fn(flat))
 
 
@@ -257,13 +314,40 @@ class _TorsoNetwork(_Network):
     action count and spec; subclasses add their heads."""
 
     def __init__(
-        self, observation_spec, action_spec, torso, hidden_sizes, activation, precision, name
+        self,
+        observation_spec,
+        action_spec,
+        torso,
+        hidden_sizes,
+        activation,
+        precision,
+        name,
+        normalize_observations=False,
     ):
         super().__init__(input_tensor_spec=observation_spec, state_spec=(), name=name)
         self._observation_spec = _single_spec(observation_spec)
         self._action_spec = action_spec
         self._num_actions = num_actions(action_spec)
         self._torso = build_torso(observation_spec, torso, hidden_sizes, activation, precision)
+        self._normalizer = None
+        if normalize_observations:
+            self._normalizer = ObservationNormalizer(self._observation_spec.shape)
+
+    @property
+    def normalizer(self) -> ObservationNormalizer | None:
+        """The observation normaliser (``normalize_observations``), else ``None``."""
+        return self._normalizer
+
+    def update_observation_statistics(self, observation):
+        """Folds observations ``[outer..., *obs_shape]`` (the spec's dtype) into the
+        normaliser's statistics; nothing without one."""
+        if self._normalizer is None:
+            return tf.no_op()
+        outer_rank = nest_utils.get_outer_rank(observation, self._observation_spec)
+        flat = network_utils.BatchSquash(outer_rank).flatten(
+            preprocess_observation(observation, self._observation_spec)
+        )
+        return self._normalizer.update(flat)
 
     @property
     def num_actions(self) -> int:
@@ -298,9 +382,17 @@ class ActorCriticNetwork(_TorsoNetwork):
         activation: str = "tanh",
         precision: str = "float32",
         name: str = "ActorCriticNetwork",
+        normalize_observations: bool = False,
     ):
         super().__init__(
-            observation_spec, action_spec, torso, hidden_sizes, activation, precision, name
+            observation_spec,
+            action_spec,
+            torso,
+            hidden_sizes,
+            activation,
+            precision,
+            name,
+            normalize_observations,
         )
         self._logits_layer = _dense(self._num_actions, None, POLICY_HEAD_GAIN, "logits")
         self._value_layer = _dense(1, None, VALUE_HEAD_GAIN, "value")
@@ -314,7 +406,8 @@ class ActorCriticNetwork(_TorsoNetwork):
             value = tf.squeeze(self._value_layer(features), axis=-1)
             return logits, value
 
-        return _apply_flat(observation, self._observation_spec, heads), network_state
+        outputs = _apply_flat(observation, self._observation_spec, heads, self._normalizer)
+        return outputs, network_state
 
 
 class QNetwork(_TorsoNetwork):
@@ -334,9 +427,17 @@ class QNetwork(_TorsoNetwork):
         activation: str = "relu",
         precision: str = "float32",
         name: str = "QNetwork",
+        normalize_observations: bool = False,
     ):
         super().__init__(
-            observation_spec, action_spec, torso, hidden_sizes, activation, precision, name
+            observation_spec,
+            action_spec,
+            torso,
+            hidden_sizes,
+            activation,
+            precision,
+            name,
+            normalize_observations,
         )
         self._q_layer = _dense(self._num_actions, None, Q_HEAD_GAIN, "q")
 
@@ -346,7 +447,8 @@ class QNetwork(_TorsoNetwork):
         def head(flat):
             return self._q_layer(self._torso(flat, training=training))
 
-        return _apply_flat(observation, self._observation_spec, head), network_state
+        outputs = _apply_flat(observation, self._observation_spec, head, self._normalizer)
+        return outputs, network_state
 
 
 class SoftQNetwork(_Network):

@@ -251,6 +251,17 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
     def _initialize(self):
         return tf.no_op()
 
+    def update_observation_statistics(self, observation):
+        """Folds observations ``[outer..., *obs_shape]`` into the observation statistics of the
+        trained networks (``normalize_observations``); nothing for networks without them."""
+        return tf.group(
+            [
+                network.update_observation_statistics(observation)
+                for network in self._trained_networks
+                if hasattr(network, "update_observation_statistics")
+            ]
+        )
+
     def _trainable_variables(self):
         variables = []
         for network in self._trained_networks:

@@ -213,7 +213,7 @@ class RayOffPolicyIteration(OffPolicyIteration):
         flat = tf.numpy_function(self._next_step, [counter, *weights], dtypes, stateful=True)
         for tensor, shape in zip(flat, self._shapes, strict=True):
             tensor.set_shape(shape)
-        self.replay_buffer.add_batch(tf.nest.pack_sequence_as(self._spec, flat))
+        self.store(tf.nest.pack_sequence_as(self._spec, flat))
 
     def _submit(self, counter, weights):
         import ray

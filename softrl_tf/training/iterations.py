@@ -106,7 +106,20 @@ class OnPolicyIteration(tf.Module):
                 self._measurements.assign_add(1)
 
             tf.cond(due, measure, lambda: None)
-        return self._agent.train(experience).extra
+        extra = self._agent.train(experience).extra
+        # After the update, so that the segment was acted on and trained on with the same
+        # statistics; the next segment is collected with the new ones and the new weights.
+        tf.distribute.get_replica_context().merge_call(
+            self._update_statistics, args=(experience.observation[:, :-1],)
+        )
+        return extra
+
+    def _update_statistics(self, strategy, observation):
+        """Folds a segment's observations into the agent's observation statistics, once, in
+        cross-replica context: every replica's shard ``[B / R, T, ...]`` in replica order, which
+        is the whole segment."""
+        whole = tf.concat(strategy.experimental_local_results(observation), axis=0)
+        return self._agent.update_observation_statistics(whole)
 
     def segment(self):
         """The ``Trajectory`` ``[B, n_steps + 1]`` the next update trains on, collected with the
@@ -177,9 +190,13 @@ class OffPolicyIteration(tf.Module):
         time_step = self._tf_env.current_time_step()
         action_step = self._agent.collect_policy.action(time_step)
         next_time_step = self._tf_env.step(action_step.action)
-        self.replay_buffer.add_batch(
-            trajectory.from_transition(time_step, action_step, next_time_step)
-        )
+        self.store(trajectory.from_transition(time_step, action_step, next_time_step))
+
+    def store(self, batch_step):
+        """Puts a batch step ``[num_envs]`` into replay and folds its observations into the
+        agent's observation statistics (a no-op without ``normalize_observations``)."""
+        self.replay_buffer.add_batch(batch_step)
+        self._agent.update_observation_statistics(batch_step.observation)
 
     @tf.function(autograph=False)
     def train_step(self):

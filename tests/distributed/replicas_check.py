@@ -10,6 +10,9 @@ environments twice, the second time on 2 runners x 4 environments with the learn
   runners is asynchronous, so one process's data differ); each replica updates on half of every
   minibatch. Both runs draw their minibatches with :func:`seeded_sample`.
 
+With a fourth argument ``normalize``, both runs normalise observations (the replicas' shards are
+folded into the statistics once, in order).
+
 Prints one JSON line: the largest weight difference (and the largest change of a weight), the
 update counts, and whether the episode returns and sampling state agree.
 """
@@ -70,9 +73,9 @@ def weights(estimator):
     return [v.numpy() for v in estimator.agent.collect_policy.variables()]
 
 
-def main(name: str, steps: int, clip: float) -> None:
+def main(name: str, steps: int, clip: float, normalize: bool) -> None:
     estimator = getattr(softrl_tf, name)
-    settings = dict(SETTINGS, max_grad_norm=clip)
+    settings = dict(SETTINGS, max_grad_norm=clip, normalize_observations=normalize)
     reference = settings
     on_policy = agent_config_class(estimator.agent_name).on_policy
     if not on_policy:
@@ -115,4 +118,4 @@ def main(name: str, steps: int, clip: float) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
+    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:] == ["normalize"])

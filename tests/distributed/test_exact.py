@@ -17,14 +17,15 @@ def _weights(estimator):
     return [v.numpy() for v in estimator.agent.collect_policy.variables()]
 
 
-def _check_same_updates(estimator, steps=STEPS):
-    with estimator("CartPole-v1", **SETTINGS) as single:
+def _check_same_updates(estimator, steps=STEPS, **extra):
+    settings = dict(SETTINGS, **extra)
+    with estimator("CartPole-v1", **settings) as single:
         initial = _weights(single)
         alone = single.fit(steps, progress=False)
         expected = _weights(single)
         expected_state = single.agent.collect_policy.generator.state.numpy()
     assert any(not np.array_equal(w, e) for w, e in zip(initial, expected, strict=True))
-    with estimator("CartPole-v1", runners=2, ray_address="local", **SETTINGS) as scaled:
+    with estimator("CartPole-v1", runners=2, ray_address="local", **settings) as scaled:
         for before, value in zip(initial, _weights(scaled), strict=True):
             np.testing.assert_array_equal(before, value)
         spread = scaled.fit(steps, progress=False)
@@ -54,6 +55,13 @@ def _check_same_updates(estimator, steps=STEPS):
 def test_two_runners_are_one_process(ray_cluster, estimator):
     strategy = _check_same_updates(estimator)
     assert strategy is tf.distribute.get_strategy()  # no GPU here: the default strategy
+
+
+@pytest.mark.slow
+def test_two_runners_are_one_process_with_normalized_observations(ray_cluster):
+    """The observation statistics go to the runners with the weights (they are variables of the
+    network) and take the runners' segments in one process's order."""
+    _check_same_updates(softrl_tf.A2C, normalize_observations=True)
 
 
 @pytest.mark.slow

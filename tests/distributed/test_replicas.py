@@ -18,16 +18,23 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(CHECK)))
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "estimator, steps, clip, updates, moved",
+    "estimator, steps, clip, updates, moved, extra",
     [
-        ("A2C", 120, 0.5, 3, 0.1),
-        ("SoftQ", 120, 0.0, 3, 0.1),
-        ("SoftDQN", 160, 10.0, 48, 0.04),
-        ("DQN", 160, 0.0, 48, 0.04),
+        ("A2C", 120, 0.5, 3, 0.1, []),
+        ("SoftQ", 120, 0.0, 3, 0.1, []),
+        ("A2C", 120, 0.5, 3, 0.1, ["normalize"]),
+        ("SoftDQN", 160, 10.0, 48, 0.04, []),
+        ("DQN", 160, 0.0, 48, 0.04, []),
     ],
-    ids=["a2c-clipped", "softq-unclipped", "soft_dqn-clipped", "dqn-unclipped"],
+    ids=[
+        "a2c-clipped",
+        "softq-unclipped",
+        "a2c-normalized",
+        "soft_dqn-clipped",
+        "dqn-unclipped",
+    ],
 )
-def test_two_replicas_take_the_one_replica_updates(estimator, steps, clip, updates, moved):
+def test_two_replicas_take_the_one_replica_updates(estimator, steps, clip, updates, moved, extra):
     """8 CartPole environments on 2 runners x 4 with a learner of two replicas, against one
     replica (replicas_check.py).
 
@@ -39,9 +46,12 @@ def test_two_replicas_take_the_one_replica_updates(estimator, steps, clip, updat
     soft_dqn, dqn: 48 updates, each replica on half of every minibatch of 32, against the same
     runners with a learner of one replica; the same environment steps in both also show that
     collection on runners is reproducible. Each replica's own mean instead moves the weights by
-    9e-3 (clipped) and 1.4e-2 (unclipped), and doubles the reported loss."""
+    9e-3 (clipped) and 1.4e-2 (unclipped), and doubles the reported loss.
+
+    a2c-normalized: with observation normalisation, whose statistics take every replica's
+    shard once, in order."""
     proc = subprocess.run(
-        [sys.executable, CHECK, estimator, str(steps), str(clip)],
+        [sys.executable, CHECK, estimator, str(steps), str(clip), *extra],
         capture_output=True,
         text=True,
         timeout=600,
