@@ -140,6 +140,10 @@ class ActorCriticConfig(AgentConfig):
     tau: float = setting(
         0.01, "Temperature: the entropy / KL coefficient (also inside the returns).", POSITIVE
     )
+    shared_torso: bool = setting(
+        True,
+        "One torso under the policy and value heads (the paper's); false: a torso for each.",
+    )
     gamma: float = setting(0.99, "Discount.", UNIT_INTERVAL)
     n_steps: int = setting(
         5,
@@ -152,6 +156,10 @@ class ActorCriticConfig(AgentConfig):
         "action probabilities such as 0.5,0.25,0.25.",
         _PRIOR_RULE,
     )
+
+    def network_kwargs(self) -> dict:
+        """Keyword arguments of ``softrl_tf.networks.ActorCriticNetwork``."""
+        return dict(super().network_kwargs(), shared_torso=self.shared_torso)
 
 
 @dataclass

@@ -361,7 +361,9 @@ class _TorsoNetwork(_Network):
 
 
 class ActorCriticNetwork(_TorsoNetwork):
-    """A2C network: shared torso, policy-logit head and value head.
+    """A2C network: a torso shared by a policy-logit head and a value head (the paper's), or with
+    ``shared_torso=False`` a torso of the same configuration for each head, so that neither
+    head's loss moves the other's features.
 
     ``call(observation, step_type=None, network_state=(), training=False)`` returns
     ``((logits, value), network_state)``: ``logits`` float32 ``[outer..., A]``, ``value`` float32
@@ -383,6 +385,7 @@ class ActorCriticNetwork(_TorsoNetwork):
         precision: str = "float32",
         name: str = "ActorCriticNetwork",
         normalize_observations: bool = False,
+        shared_torso: bool = True,
     ):
         super().__init__(
             observation_spec,
@@ -394,6 +397,11 @@ class ActorCriticNetwork(_TorsoNetwork):
             name,
             normalize_observations,
         )
+        self._value_torso = self._torso
+        if not shared_torso:
+            self._value_torso = build_torso(
+                observation_spec, torso, hidden_sizes, activation, precision
+            )
         self._logits_layer = _dense(self._num_actions, None, POLICY_HEAD_GAIN, "logits")
         self._value_layer = _dense(1, None, VALUE_HEAD_GAIN, "value")
 
@@ -403,6 +411,8 @@ class ActorCriticNetwork(_TorsoNetwork):
         def heads(flat):
             features = self._torso(flat, training=training)
             logits = self._logits_layer(features)
+            if self._value_torso is not self._torso:
+                features = self._value_torso(flat, training=training)
             value = tf.squeeze(self._value_layer(features), axis=-1)
             return logits, value
 

@@ -274,3 +274,23 @@ def test_a_loaded_estimator_trains_on_exactly_as_if_never_interrupted(name, tmp_
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     model.close()
     loaded.close()
+
+
+@pytest.mark.parametrize("name", ["a2c", "softq"])
+def test_separate_torsos_train_and_round_trip(name, tmp_path):
+    with _make(name, shared_torso=False) as model:
+        network = model.agent.network
+        assert network._value_torso is not network._torso
+        before = [v.numpy() for v in network._value_torso.trainable_variables]
+        model.fit(200, progress=False)
+        after = [v.numpy() for v in network._value_torso.trainable_variables]
+        assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+        model.save(str(tmp_path / "saved"))
+        obs = np.random.default_rng(4).normal(size=(8, 4)).astype(np.float32)
+        _, values = model.predict(obs, return_values=True)
+    loaded = softrl_tf.load(str(tmp_path / "saved"))
+    try:
+        assert loaded.agent.network._value_torso is not loaded.agent.network._torso
+        np.testing.assert_array_equal(loaded.predict(obs, return_values=True)[1], values)
+    finally:
+        loaded.close()

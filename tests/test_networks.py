@@ -312,3 +312,35 @@ def test_mixed_bfloat16_computes_the_torso_in_bfloat16_and_keeps_float32_elsewhe
     np.testing.assert_allclose(logits, reference_logits, rtol=0.05, atol=0.01)
     np.testing.assert_allclose(value, reference_value, rtol=0.05, atol=0.05)
     assert not np.allclose(value, reference_value, rtol=0, atol=0)  # bfloat16 was really used
+
+
+@pytest.mark.parametrize("spec", [VEC, IMG], ids=["mlp", "nature_cnn"])
+def test_separate_torsos_keep_each_heads_gradient_on_its_own_torso(spec):
+    shared = networks.ActorCriticNetwork(spec, ACT, hidden_sizes=(8,))
+    separate = networks.ActorCriticNetwork(spec, ACT, hidden_sizes=(8,), shared_torso=False)
+    shared.create_variables()
+    separate.create_variables()
+    torso = shared._torso.trainable_variables
+    assert len(separate.trainable_variables) == len(shared.trainable_variables) + len(torso)
+    policy_torso = separate._torso.trainable_variables
+    value_torso = separate._value_torso.trainable_variables
+    assert not {id(v) for v in policy_torso} & {id(v) for v in value_torso}
+    obs = _obs(spec, [5])
+    with tf.GradientTape(persistent=True) as tape:
+        logits, value = separate(obs)[0]
+        policy_loss = tf.reduce_sum(tf.nn.log_softmax(logits)[:, 0])
+        value_loss = tf.reduce_sum(value**2)
+    for loss, own, other in (
+        (policy_loss, policy_torso, value_torso),
+        (value_loss, value_torso, policy_torso),
+    ):
+        assert all(g is None for g in tape.gradient(loss, other))
+        assert any(float(tf.reduce_max(tf.abs(g))) > 0 for g in tape.gradient(loss, own))
+    # Shared: the value loss reaches the one torso.
+    with tf.GradientTape() as tape:
+        value_loss = tf.reduce_sum(shared(obs)[0][1] ** 2)
+    assert all(g is not None for g in tape.gradient(value_loss, torso))
+    # A copy (target networks, runners) keeps the layout.
+    copy = separate.copy(name="copy")
+    copy.create_variables()
+    assert len(copy.trainable_variables) == len(separate.trainable_variables)
