@@ -7,7 +7,9 @@
 5. ``npg`` (numeric): damped soft-Q regression = (eps/tau) x natural policy gradient (paper §5).
 6. ``atari_pong``: the paper's Atari A2C settings on Pong, for a budget that runs on a CPU.
 
-:data:`LARGE_EXPERIMENTS` holds the paper-scale runs, which ``all`` leaves out: ``atari_paper``,
+:data:`LARGE_EXPERIMENTS` holds the runs too large for ``all``: the benchmark against
+Stable-Baselines3's two halves (``benchmark_actor_critic``, ``benchmark_replay``; run with the peers
+by ``benchmarks/learning.py``, tens of CPU-hours), and ``atari_paper``,
 a2c, softq and soft DQN with the Atari preset on five games at 10M agent steps, three seeds
 (``scripts/atari_gpu.sh`` runs it on a GPU machine within a fixed time, resumably).
 
@@ -309,7 +311,62 @@ ATARI_PAPER = TrainingExperiment(
     preset="atari",
     train_overrides={"eval_every_steps": 0, "checkpoint_every_steps": 250_000},
 )
-LARGE_EXPERIMENTS = {ATARI_PAPER.name: ATARI_PAPER}
+# The benchmark against Stable-Baselines3 (benchmarks/learning.py runs both halves and the peers):
+# the tuned presets (``auto``), not the experiments' pinned settings, at the budgets of the
+# benchmark's specification; seeds 0-2, which no preset was tuned on.
+CLASSIC_CONTROL = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
+MINATAR_GAMES = tuple(
+    f"MinAtar/{game}-v1" for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+)
+BENCHMARK_ACTOR_CRITIC = TrainingExperiment(
+    name="benchmark_actor_critic",
+    title="Benchmark: a2c and softq with the tuned presets",
+    description=(
+        "--preset=auto; classic control 300k environment steps, MinAtar 1M; three seeds. The "
+        "peers (Stable-Baselines3 A2C) run beside them from benchmarks/learning.py."
+    ),
+    variants=(
+        Variant("a2c", "a2c", {}, "entropy-regularised A2C"),
+        Variant("softq", "softq", {}, "soft n-step Q-learning"),
+    ),
+    envs=(
+        *(
+            EnvBudget(env, total_steps=300_000, quick_steps=2_000 * (env == CARTPOLE))
+            for env in CLASSIC_CONTROL
+        ),
+        *(EnvBudget(env, total_steps=1_000_000) for env in MINATAR_GAMES),
+    ),
+    seeds=SEEDS,
+    preset="auto",
+    train_overrides={"eval_every_steps": 0},
+)
+BENCHMARK_REPLAY = TrainingExperiment(
+    name="benchmark_replay",
+    title="Benchmark: soft_dqn and dqn with the tuned presets",
+    description=(
+        "--preset=auto; classic control 300k environment steps, MinAtar 500k; three seeds. The "
+        "peers (Stable-Baselines3 DQN) run beside them from benchmarks/learning.py."
+    ),
+    variants=(
+        Variant("soft_dqn", "soft_dqn", {}, "soft DQN (logsumexp)"),
+        Variant("dqn", "dqn", {}, "DQN"),
+    ),
+    envs=(
+        *(
+            EnvBudget(env, total_steps=300_000, quick_steps=1_000 * (env == CARTPOLE))
+            for env in CLASSIC_CONTROL
+        ),
+        *(EnvBudget(env, total_steps=500_000) for env in MINATAR_GAMES),
+    ),
+    seeds=SEEDS,
+    preset="auto",
+    train_overrides={"eval_every_steps": 0},
+)
+LARGE_EXPERIMENTS = {
+    ATARI_PAPER.name: ATARI_PAPER,
+    BENCHMARK_ACTOR_CRITIC.name: BENCHMARK_ACTOR_CRITIC,
+    BENCHMARK_REPLAY.name: BENCHMARK_REPLAY,
+}
 """Experiments too large for ``all`` (and for a CPU): run by name."""
 
 
