@@ -310,25 +310,28 @@ class _Network(network.Network):
 
 
 class _TorsoNetwork(_Network):
-    """A feed-forward network over one observation spec: the torso of :func:`build_torso`, the
-    action count and spec; subclasses add their heads."""
+    """A feed-forward network over one observation spec: the torso of :func:`build_torso`
+    (``torso``, ``hidden_sizes``, ``activation``, ``precision``), the optional observation
+    normaliser, the action count and spec; subclasses add their heads and take the same torso
+    keywords (``**torso_options``)."""
 
     def __init__(
         self,
         observation_spec,
         action_spec,
-        torso,
-        hidden_sizes,
-        activation,
-        precision,
-        name,
-        normalize_observations=False,
+        name: str,
+        torso: str = "auto",
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        precision: str = "float32",
+        normalize_observations: bool = False,
     ):
         super().__init__(input_tensor_spec=observation_spec, state_spec=(), name=name)
         self._observation_spec = _single_spec(observation_spec)
         self._action_spec = action_spec
         self._num_actions = num_actions(action_spec)
-        self._torso = build_torso(observation_spec, torso, hidden_sizes, activation, precision)
+        self._torso_args = (observation_spec, torso, hidden_sizes, activation, precision)
+        self._torso = build_torso(*self._torso_args)
         self._normalizer = None
         if normalize_observations:
             self._normalizer = ObservationNormalizer(self._observation_spec.shape)
@@ -372,36 +375,21 @@ class ActorCriticNetwork(_TorsoNetwork):
     The logits define the policy ``pi = softmax(logits)``; for soft Q-learning the same network
     read through :class:`SoftQNetwork` defines ``Q = V + tau * log(pi / prior)`` (paper §6.3).
     Heads: orthogonal init, gain 0.01 for the logits (near-uniform initial policy), 1.0 for the
-    value, as baselines A2C.
+    value, as baselines A2C. Keywords beyond ``name`` and ``shared_torso``: ``torso``,
+    ``hidden_sizes``, ``activation`` (default tanh), ``precision`` (see :func:`build_torso`) and
+    ``normalize_observations``.
     """
 
     def __init__(
         self,
         observation_spec,
         action_spec,
-        torso: str = "auto",
-        hidden_sizes: Sequence[int] = (64, 64),
-        activation: str = "tanh",
-        precision: str = "float32",
         name: str = "ActorCriticNetwork",
-        normalize_observations: bool = False,
         shared_torso: bool = True,
+        **torso_options,
     ):
-        super().__init__(
-            observation_spec,
-            action_spec,
-            torso,
-            hidden_sizes,
-            activation,
-            precision,
-            name,
-            normalize_observations,
-        )
-        self._value_torso = self._torso
-        if not shared_torso:
-            self._value_torso = build_torso(
-                observation_spec, torso, hidden_sizes, activation, precision
-            )
+        super().__init__(observation_spec, action_spec, name, **torso_options)
+        self._value_torso = self._torso if shared_torso else build_torso(*self._torso_args)
         self._logits_layer = _dense(self._num_actions, None, POLICY_HEAD_GAIN, "logits")
         self._value_layer = _dense(1, None, VALUE_HEAD_GAIN, "value")
 
@@ -425,29 +413,21 @@ class QNetwork(_TorsoNetwork):
 
     ``call(observation, step_type=None, network_state=(), training=False)`` returns
     ``(q, network_state)``. Works with TF-Agents' ``QPolicy`` (and so ``EpsilonGreedyPolicy``) and
-    with :class:`softrl_tf.policies.BoltzmannPolicy`. Head: orthogonal init, gain 1.0.
+    with :class:`softrl_tf.policies.BoltzmannPolicy`. Head: orthogonal init, gain 1.0. Keywords
+    beyond ``name``: those of :class:`ActorCriticNetwork`'s torso, ``activation`` defaulting to
+    ReLU.
     """
 
     def __init__(
         self,
         observation_spec,
         action_spec,
-        torso: str = "auto",
-        hidden_sizes: Sequence[int] = (64, 64),
-        activation: str = "relu",
-        precision: str = "float32",
         name: str = "QNetwork",
-        normalize_observations: bool = False,
+        activation: str = "relu",
+        **torso_options,
     ):
         super().__init__(
-            observation_spec,
-            action_spec,
-            torso,
-            hidden_sizes,
-            activation,
-            precision,
-            name,
-            normalize_observations,
+            observation_spec, action_spec, name, activation=activation, **torso_options
         )
         self._q_layer = _dense(self._num_actions, None, Q_HEAD_GAIN, "q")
 

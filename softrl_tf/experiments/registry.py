@@ -7,9 +7,9 @@
 5. ``npg`` (numeric): damped soft-Q regression = (eps/tau) x natural policy gradient (paper §5).
 6. ``atari_pong``: the paper's Atari A2C settings on Pong, for a budget that runs on a CPU.
 
-:data:`LARGE_EXPERIMENTS` holds the runs too large for ``all``: the benchmark against
-Stable-Baselines3's two halves (``benchmark_actor_critic``, ``benchmark_replay``; run with the peers
-by ``benchmarks/learning.py``, tens of CPU-hours), and ``atari_paper``,
+:data:`LARGE_EXPERIMENTS` holds the runs too large for ``all``: softrl_tf's two halves of the
+learning benchmark against Stable-Baselines3 (``benchmark_actor_critic``, ``benchmark_replay``; run
+with the peers by ``benchmarks/learning.py``, tens of CPU-hours), and ``atari_paper``,
 a2c, softq and soft DQN with the Atari preset on five games at 10M agent steps, three seeds
 (``scripts/atari_gpu.sh`` runs it on a GPU machine within a fixed time, resumably).
 
