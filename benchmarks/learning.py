@@ -184,7 +184,7 @@ def summary_rows(table: dict) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    """One line per environment: mean [95% interval] of each agent, best of each family bold."""
+    """One line per environment: mean [95% interval] of each agent (the mean alone for one seed)."""
     cells: dict = {}
     for row in rows:
         cells.setdefault(row["env"], {})[row["agent"]] = row

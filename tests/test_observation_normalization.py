@@ -1,5 +1,8 @@
 """``normalize_observations``: the running statistics, where they are updated, and that they
-travel with the weights (checkpoints, target networks, exports)."""
+travel with the weights (target networks, save/load, exports). On env runners and under two
+replicas: tests/distributed/test_exact.py and test_replicas.py."""
+
+import math
 
 import softrl_tf
 from softrl_tf import networks
@@ -99,17 +102,27 @@ def test_the_network_reads_its_normalized_input_and_copies_keep_the_statistics_a
 def test_training_folds_in_every_acted_observation_once(name):
     """On-policy: each segment's ``B * T`` acted-on observations after its update; off-policy:
     each batch step as it goes into replay. Either way the count is the run's environment
-    steps, and the statistics reach the runners' copies and the checkpoint with the weights."""
+    steps. A target network takes the statistics with the weights at each target update."""
     estimator = ESTIMATORS[name]
     extra = REPLAY if name in ("soft_dqn", "dqn") else {}
     with estimator("CartPole-v1", normalize_observations=True, **SMALL, **extra) as model:
-        result = model.fit(400, progress=False)
+        # 392 for the replay agents: 292 updates, so the last target copy (at 280) is behind.
+        result = model.fit(392 if extra else 400, progress=False)
         network = model.agent._trained_networks[0]
         assert float(network.normalizer.count) == pytest.approx(result.env_steps)
         mean, variance = (m.numpy() for m in network.normalizer.moments())
         # CartPole starts near 0 with small velocities; the pole angle stays within 0.21 rad.
         assert np.all(np.abs(mean) < 1.0) and np.all(variance > 0)
         assert np.all(variance[[0, 2]] < 0.25)
+        if name in ("soft_dqn", "dqn"):
+            # Copied every 20 updates (tau 1): the online count at the last copy. Each call
+            # collects one batch step of 4 environments, then takes 4 updates.
+            target = model.agent.target_q_network.normalizer
+            last_copy = int(model.agent.train_step_counter.numpy()) // 20 * 20
+            assert last_copy > 0
+            batch_steps = 100 // 4 + math.ceil(last_copy / 4)
+            assert float(target.count) == pytest.approx(4 * batch_steps)
+            assert float(target.count) < float(network.normalizer.count)
 
 
 def test_save_load_and_export_carry_the_statistics(tmp_path):

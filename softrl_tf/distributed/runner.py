@@ -86,8 +86,9 @@ class EnvRunner:
             )
         random.seed(cfg.seed)  # the sampling generator's seed, as in the learner
         # TF-Agents' epsilon-greedy flips its coins with op-seeded random ops: seeded, so that a
-        # run is reproducible, and per runner, so that the runners' coins are not the same.
-        tf.random.set_seed(cfg.seed + first)
+        # run is reproducible, and per runner and run seed (first < num_envs), so that no two
+        # runners of any two seeds flip the same coins. A restarted runner starts them again.
+        tf.random.set_seed(cfg.seed * cfg.num_envs + first)
         agent = agent_class.from_config(
             run.agent, tf_env.time_step_spec(), tf_env.action_spec(), total_updates=total_updates
         )

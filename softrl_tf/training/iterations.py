@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 
-from softrl_tf.agents.base import replicas_in_sync
 from softrl_tf.replay import make_replay_buffer
 from softrl_tf.training.collect import collect_segment
 
@@ -211,9 +210,10 @@ class OffPolicyIteration(tf.Module):
         tf.distribute.get_replica_context().merge_call(lambda _: self.collect())
         # The first update sets the metrics' structure, which the graph loop needs up front.
         extra = self._train_once()
-        if replicas_in_sync() > 1:
-            # A strategy of several replicas cannot synchronise them (merge_call, all-reduce)
-            # inside a graph loop: the few updates of a call are unrolled instead.
+        if tf.distribute.has_strategy():
+            # A strategy other than the default one (a MirroredStrategy, even over one GPU)
+            # cannot merge_call (sampling, the optimizer, the target update) inside a graph
+            # loop: the few updates of a call are unrolled instead.
             for _ in range(self.updates_per_call - 1):
                 extra = self._train_once()
         elif self.updates_per_call > 1:

@@ -14,7 +14,9 @@ With a fourth argument ``normalize``, both runs normalise observations (the repl
 folded into the statistics once, in order).
 
 Prints one JSON line: the largest weight difference (and the largest change of a weight), the
-update counts, and whether the episode returns and sampling state agree.
+update counts, whether the episode returns and sampling state agree, the observations each run's
+normaliser counted, and for soft_dqn and dqn the updates of a third run, of two replicas sampling
+the buffer itself.
 """
 
 import os
@@ -70,7 +72,19 @@ def sampling_state(estimator):
 
 
 def weights(estimator):
+    """Every variable of the collect policy: the weights and the observation statistics."""
     return [v.numpy() for v in estimator.agent.collect_policy.variables()]
+
+
+def trained(estimator):
+    """The trainable weights (the target network's too), without the observation statistics."""
+    return [v.numpy() for v in estimator.agent.trainable_variables]
+
+
+def observations_counted(estimator):
+    """How many observations the normaliser has folded in (None without one)."""
+    normalizer = estimator.agent._trained_networks[0].normalizer
+    return None if normalizer is None else round(float(normalizer.count))
 
 
 def main(name: str, steps: int, clip: float, normalize: bool) -> None:
@@ -78,43 +92,61 @@ def main(name: str, steps: int, clip: float, normalize: bool) -> None:
     settings = dict(SETTINGS, max_grad_norm=clip, normalize_observations=normalize)
     reference = settings
     on_policy = agent_config_class(estimator.agent_name).on_policy
+    buffer_sample = OffPolicyIteration.sample
     if not on_policy:
         OffPolicyIteration.sample = seeded_sample
         settings.update(REPLAY_SETTINGS)
         reference = dict(settings, **RUNNERS)
     with estimator("CartPole-v1", **reference) as single:
         initial = weights(single)
+        initial_trained = trained(single)
         alone = single.fit(steps, progress=False)
         expected = weights(single)
+        expected_trained = trained(single)
         state = sampling_state(single)
     distributed.learner_strategy = lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with estimator("CartPole-v1", **settings, **RUNNERS) as scaled:
         start = weights(scaled)
         spread = scaled.fit(steps, progress=False)
         got = weights(scaled)
+        counted = [observations_counted(single), observations_counted(scaled)]
+        replicas = scaled.model.distribute_strategy.num_replicas_in_sync
+        scaled_state = sampling_state(scaled)
         difference = max(float(np.max(np.abs(g - w))) for g, w in zip(got, expected, strict=True))
-        moved = max(float(np.max(np.abs(w - i))) for w, i in zip(expected, initial, strict=True))
-        print(
-            json.dumps(
-                {
-                    "replicas": scaled.model.distribute_strategy.num_replicas_in_sync,
-                    "same_start": all(
-                        np.array_equal(a, b) for a, b in zip(start, initial, strict=True)
-                    ),
-                    "moved": moved,
-                    "max_abs_difference": difference,
-                    "updates": [alone.updates, spread.updates],
-                    "env_steps": [alone.env_steps, spread.env_steps],
-                    "same_returns": alone.episode_returns == spread.episode_returns,
-                    "same_sampling_state": bool(np.array_equal(state, sampling_state(scaled))),
-                    "loss": [alone.last_metrics["train/loss"], spread.last_metrics["train/loss"]],
-                    "grad_norm": [
-                        alone.last_metrics["train/grad_norm"],
-                        spread.last_metrics["train/grad_norm"],
-                    ],
-                }
-            )
+        moved = max(
+            float(np.max(np.abs(w - i)))
+            for w, i in zip(expected_trained, initial_trained, strict=True)
         )
+    # The buffer's own sampling under two replicas (not comparable with one replica's draws,
+    # see seeded_sample): the run must take its updates.
+    buffer_updates = None
+    if not on_policy:
+        OffPolicyIteration.sample = buffer_sample
+        with estimator("CartPole-v1", **settings, **RUNNERS) as buffered:
+            buffer_updates = buffered.fit(steps, progress=False).updates
+    print(
+        json.dumps(
+            {
+                "replicas": replicas,
+                "same_start": all(
+                    np.array_equal(a, b) for a, b in zip(start, initial, strict=True)
+                ),
+                "moved": moved,
+                "max_abs_difference": difference,
+                "updates": [alone.updates, spread.updates],
+                "env_steps": [alone.env_steps, spread.env_steps],
+                "same_returns": alone.episode_returns == spread.episode_returns,
+                "same_sampling_state": bool(np.array_equal(state, scaled_state)),
+                "loss": [alone.last_metrics["train/loss"], spread.last_metrics["train/loss"]],
+                "grad_norm": [
+                    alone.last_metrics["train/grad_norm"],
+                    spread.last_metrics["train/grad_norm"],
+                ],
+                "observations_counted": counted,
+                "buffer_sampled_updates": buffer_updates,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -35,3 +35,27 @@ def test_replay_agents_train_on_runners_with_exact_counts(ray_cluster, estimator
         final = [v.numpy() for v in m.agent.collect_policy.variables()]
         assert all(np.isfinite(w).all() for w in final)
         assert any(not np.array_equal(a, b) for a, b in zip(initial, final, strict=True))
+
+
+@pytest.mark.slow
+def test_replay_agents_train_under_a_mirrored_strategy_of_one_replica(ray_cluster, monkeypatch):
+    """The learner's path on a machine with one GPU: a MirroredStrategy cannot merge_call
+    (minibatch sampling, the optimizer, the target update) inside a graph loop, so the updates of
+    one call (here 4 environments / 1 step per update = 4) are unrolled."""
+    from softrl_tf import distributed
+
+    import tensorflow as tf
+
+    monkeypatch.setattr(
+        distributed, "learner_strategy", lambda: tf.distribute.MirroredStrategy(["/cpu:0"])
+    )
+    settings = dict(SETTINGS, env_steps_per_update=1, target_update_period=5)
+    with softrl_tf.SoftDQN(
+        "CartPole-v1", runners=2, ray_address="local", runner_steps=8, **settings
+    ) as model:
+        assert isinstance(model.model.distribute_strategy, tf.distribute.MirroredStrategy)
+        assert model._trainer.iteration.updates_per_call == 4
+        result = model.fit(400, progress=False)
+        assert result.env_steps == 400
+        assert result.updates == 400 - SETTINGS["learning_starts"]
+        assert all(np.isfinite(v.numpy()).all() for v in model.agent.collect_policy.variables())

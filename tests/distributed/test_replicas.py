@@ -25,6 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(CHECK)))
         ("A2C", 120, 0.5, 3, 0.1, ["normalize"]),
         ("SoftDQN", 160, 10.0, 48, 0.04, []),
         ("DQN", 160, 0.0, 48, 0.04, []),
+        ("SoftDQN", 160, 10.0, 48, 0.04, ["normalize"]),
     ],
     ids=[
         "a2c-clipped",
@@ -32,6 +33,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(CHECK)))
         "a2c-normalized",
         "soft_dqn-clipped",
         "dqn-unclipped",
+        "soft_dqn-normalized",
     ],
 )
 def test_two_replicas_take_the_one_replica_updates(estimator, steps, clip, updates, moved, extra):
@@ -48,8 +50,10 @@ def test_two_replicas_take_the_one_replica_updates(estimator, steps, clip, updat
     collection on runners is reproducible. Each replica's own mean instead moves the weights by
     9e-3 (clipped) and 1.4e-2 (unclipped), and doubles the reported loss.
 
-    a2c-normalized: with observation normalisation, whose statistics take every replica's
-    shard once, in order."""
+    normalized: with observation normalisation, whose statistics take every observation once
+    (a2c: every replica's shard, in order; soft_dqn: each batch step entering replay).
+
+    soft_dqn and dqn also train a third time, two replicas sampling the buffer itself."""
     proc = subprocess.run(
         [sys.executable, CHECK, estimator, str(steps), str(clip), *extra],
         capture_output=True,
@@ -70,6 +74,10 @@ def test_two_replicas_take_the_one_replica_updates(estimator, steps, clip, updat
     assert spread == pytest.approx(alone, rel=1e-5)
     alone, spread = result["grad_norm"]
     assert spread == pytest.approx(alone, rel=1e-5)
+    counted = [steps, steps] if extra == ["normalize"] else [None, None]
+    assert result["observations_counted"] == counted
+    if estimator in ("SoftDQN", "DQN"):
+        assert result["buffer_sampled_updates"] == updates
 
 
 def _run(agent, **overrides):
