@@ -225,7 +225,9 @@ def write_summary(results_dir: str, quick: bool = False) -> list[str]:
         f.write(markdown(rows))
     for env, agents in table.items():
         panels = {env: {agent: [curve for _, _, curve in runs] for agent, runs in agents.items()}}
-        fig, _ = figures.learning_curves(panels, title=f"{env}: softrl_tf and Stable-Baselines3")
+        fig, _ = figures.learning_curves(
+            panels, title="softrl_tf and Stable-Baselines3 at equal environment steps"
+        )
         written.append(figures.save(fig, os.path.join(out_dir, f"curves-{env_slug(env)}.png")))
     return written
 

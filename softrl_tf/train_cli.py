@@ -336,8 +336,12 @@ def _scale_out(run):
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_signalled) if in_main_thread else None
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _raise_signalled)
+        # SIGINT raises KeyboardInterrupt outside training whatever the caller's handler was (a
+        # test runner's, Ray's), as Python's default handler does.
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _main(argv)
     except KeyboardInterrupt as error:  # SIGINT or SIGTERM outside training: at start-up, export
@@ -349,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 128 + int(number)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _main(argv: list[str]) -> int:

@@ -101,9 +101,21 @@ def test_damaged_checkpoint_exits_1_naming_the_file_and_the_kept_ones(
     assert _snapshot(run_copy) == before
 
 
+@pytest.fixture(params=["default", "ignoring"])
+def callers_sigint_handler(request):
+    """The SIGINT handler of the process that calls the command line: Python's default, or one
+    that swallows the signal (as a test runner's or Ray's can)."""
+    if request.param == "default":
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *args: None)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_start_up_is_one_line_with_128_plus_its_number(
-    tmp_path, capsys, monkeypatch, sig
+    tmp_path, capsys, monkeypatch, sig, callers_sigint_handler
 ):
     def signalled(*args, **kwargs):
         os.kill(os.getpid(), sig)  # delivered in this thread before os.kill returns
@@ -111,10 +123,12 @@ def test_a_signal_during_start_up_is_one_line_with_128_plus_its_number(
         raise AssertionError("the signal did not stop start-up")
 
     monkeypatch.setattr(loop, "train", signalled)  # the CLI imports it once input is checked
+    callers = signal.getsignal(signal.SIGINT)
     status = cli.main([f"--root-dir={tmp_path / 'run'}", *TINY])
     err = _one_line(capsys)
     assert status == 128 + sig
     assert f"{signal.Signals(sig).name} received outside training: stopped" in err
+    assert signal.getsignal(signal.SIGINT) is callers  # the caller's handler is back
 
 
 @pytest.mark.slow
