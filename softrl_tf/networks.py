@@ -270,12 +270,17 @@ def _apply_flat(observation, observation_spec, fn, normalizer=None):
     ``fn`` maps the flattened, preprocessed (and, with a ``normalizer``, standardised) batch to a
     nest of ``[N, ...]`` tensors.
     """
-    outer_rank = nest_utils.get_outer_rank(observation, observation_spec)
-    squash = network_utils.BatchSquash(outer_rank)
-    flat = squash.flatten(preprocess_observation(observation, observation_spec))
+    squash, flat = _flat_input(observation, observation_spec)
     if normalizer is not None:
         flat = normalizer(flat)
     return tf.nest.map_structure(squash.unflatten, fn(flat))
+
+
+def _flat_input(observation, observation_spec):
+    """``(squash, flat)``: the preprocessed observation as ``[N, *obs_shape]`` float32, and the
+    ``BatchSquash`` that restores its outer dimensions."""
+    squash = network_utils.BatchSquash(nest_utils.get_outer_rank(observation, observation_spec))
+    return squash, squash.flatten(preprocess_observation(observation, observation_spec))
 
 
 class _Network(network.Network):
@@ -346,11 +351,7 @@ class _TorsoNetwork(_Network):
         normaliser's statistics; nothing without one."""
         if self._normalizer is None:
             return tf.no_op()
-        outer_rank = nest_utils.get_outer_rank(observation, self._observation_spec)
-        flat = network_utils.BatchSquash(outer_rank).flatten(
-            preprocess_observation(observation, self._observation_spec)
-        )
-        return self._normalizer.update(flat)
+        return self._normalizer.update(_flat_input(observation, self._observation_spec)[1])
 
     @property
     def num_actions(self) -> int:

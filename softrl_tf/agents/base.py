@@ -251,15 +251,20 @@ class KerasTrainStepAgent(tf_agent.TFAgent):
     def _initialize(self):
         return tf.no_op()
 
+    def _normalized_networks(self) -> list:
+        """The trained networks that normalise their observations (``normalize_observations``)."""
+        return [n for n in self._trained_networks if getattr(n, "normalizer", None) is not None]
+
+    @property
+    def normalizes_observations(self) -> bool:
+        """Whether a trained network keeps observation statistics that training must update."""
+        return bool(self._normalized_networks())
+
     def update_observation_statistics(self, observation):
         """Folds observations ``[outer..., *obs_shape]`` into the observation statistics of the
-        trained networks (``normalize_observations``); nothing for networks without them."""
+        trained networks; nothing when none keeps them."""
         return tf.group(
-            [
-                network.update_observation_statistics(observation)
-                for network in self._trained_networks
-                if hasattr(network, "update_observation_statistics")
-            ]
+            [n.update_observation_statistics(observation) for n in self._normalized_networks()]
         )
 
     def _trainable_variables(self):

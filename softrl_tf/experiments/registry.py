@@ -313,54 +313,69 @@ ATARI_PAPER = TrainingExperiment(
 )
 # The benchmark against Stable-Baselines3 (benchmarks/learning.py runs both halves and the peers):
 # the tuned presets (``auto``), not the experiments' pinned settings, at the budgets of the
-# benchmark's specification; seeds 0-2, which no preset was tuned on.
+# benchmark's specification; seeds 0-2, which the presets must not be tuned on.
 CLASSIC_CONTROL = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 MINATAR_GAMES = tuple(
     f"MinAtar/{game}-v1" for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
 )
-BENCHMARK_ACTOR_CRITIC = TrainingExperiment(
-    name="benchmark_actor_critic",
-    title="Benchmark: a2c and softq with the tuned presets",
-    description=(
-        "--preset=auto; classic control 300k environment steps, MinAtar 1M; three seeds. The "
-        "peers (Stable-Baselines3 A2C) run beside them from benchmarks/learning.py."
-    ),
-    variants=(
+CLASSIC_CONTROL_STEPS = 300_000
+
+
+def _steps(count: int) -> str:
+    """``300_000`` -> ``"300k"``, ``1_000_000`` -> ``"1M"``."""
+    return f"{count // 1_000_000}M" if count % 1_000_000 == 0 else f"{count // 1000}k"
+
+
+def _benchmark_half(name, variants, peer, minatar_steps, quick_steps) -> TrainingExperiment:
+    """softrl_tf's runs of one half of the benchmark: ``variants`` on classic control
+    (:data:`CLASSIC_CONTROL_STEPS`) and MinAtar (``minatar_steps``), seeds 0-2; quick mode is
+    CartPole at ``quick_steps``. ``peer`` names the SB3 algorithm compared with them."""
+    agents = " and ".join(variant.name for variant in variants)
+    return TrainingExperiment(
+        name=name,
+        title=f"Benchmark: {agents} with the tuned presets",
+        description=(
+            f"--preset=auto; classic control {_steps(CLASSIC_CONTROL_STEPS)} environment steps, "
+            f"MinAtar {_steps(minatar_steps)}; three seeds. The peers (Stable-Baselines3 {peer}) "
+            "run beside them from benchmarks/learning.py."
+        ),
+        variants=variants,
+        envs=(
+            *(
+                EnvBudget(
+                    env,
+                    total_steps=CLASSIC_CONTROL_STEPS,
+                    quick_steps=quick_steps * (env == CARTPOLE),
+                )
+                for env in CLASSIC_CONTROL
+            ),
+            *(EnvBudget(env, total_steps=minatar_steps) for env in MINATAR_GAMES),
+        ),
+        seeds=SEEDS,
+        preset="auto",
+        train_overrides={"eval_every_steps": 0},
+    )
+
+
+BENCHMARK_ACTOR_CRITIC = _benchmark_half(
+    "benchmark_actor_critic",
+    (
         Variant("a2c", "a2c", {}, "entropy-regularised A2C"),
         Variant("softq", "softq", {}, "soft n-step Q-learning"),
     ),
-    envs=(
-        *(
-            EnvBudget(env, total_steps=300_000, quick_steps=2_000 * (env == CARTPOLE))
-            for env in CLASSIC_CONTROL
-        ),
-        *(EnvBudget(env, total_steps=1_000_000) for env in MINATAR_GAMES),
-    ),
-    seeds=SEEDS,
-    preset="auto",
-    train_overrides={"eval_every_steps": 0},
+    peer="A2C",
+    minatar_steps=1_000_000,
+    quick_steps=2_000,
 )
-BENCHMARK_REPLAY = TrainingExperiment(
-    name="benchmark_replay",
-    title="Benchmark: soft_dqn and dqn with the tuned presets",
-    description=(
-        "--preset=auto; classic control 300k environment steps, MinAtar 500k; three seeds. The "
-        "peers (Stable-Baselines3 DQN) run beside them from benchmarks/learning.py."
-    ),
-    variants=(
+BENCHMARK_REPLAY = _benchmark_half(
+    "benchmark_replay",
+    (
         Variant("soft_dqn", "soft_dqn", {}, "soft DQN (logsumexp)"),
         Variant("dqn", "dqn", {}, "DQN"),
     ),
-    envs=(
-        *(
-            EnvBudget(env, total_steps=300_000, quick_steps=1_000 * (env == CARTPOLE))
-            for env in CLASSIC_CONTROL
-        ),
-        *(EnvBudget(env, total_steps=500_000) for env in MINATAR_GAMES),
-    ),
-    seeds=SEEDS,
-    preset="auto",
-    train_overrides={"eval_every_steps": 0},
+    peer="DQN",
+    minatar_steps=500_000,
+    quick_steps=1_000,
 )
 LARGE_EXPERIMENTS = {
     ATARI_PAPER.name: ATARI_PAPER,

@@ -106,11 +106,13 @@ class OnPolicyIteration(tf.Module):
 
             tf.cond(due, measure, lambda: None)
         extra = self._agent.train(experience).extra
-        # After the update, so that the segment was acted on and trained on with the same
-        # statistics; the next segment is collected with the new ones and the new weights.
-        tf.distribute.get_replica_context().merge_call(
-            self._update_statistics, args=(experience.observation[:, :-1],)
-        )
+        if self._agent.normalizes_observations:
+            # After the update, so that the segment was acted on and trained on with the same
+            # statistics; the next segment is collected with the new ones and the new weights.
+            # (Without statistics, no merge_call: under several replicas it is a sync point.)
+            tf.distribute.get_replica_context().merge_call(
+                self._update_statistics, args=(experience.observation[:, :-1],)
+            )
         return extra
 
     def _update_statistics(self, strategy, observation):
