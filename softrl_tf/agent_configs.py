@@ -121,6 +121,12 @@ class AgentConfig:
     max_grad_norm: float = setting(
         0.5, "Global gradient-norm clip; 0 disables clipping.", NONNEGATIVE
     )
+    reward_scale: float = setting(
+        1.0,
+        "Multiplies the rewards the agent learns from; episode returns, evaluation and exports "
+        "stay raw. For the soft agents, rewards times k is the objective of tau / k, scaled by k.",
+        POSITIVE,
+    )
 
     def network_kwargs(self) -> dict:
         """Keyword arguments of ``softrl_tf.networks``' torsos."""

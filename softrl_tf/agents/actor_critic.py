@@ -72,6 +72,7 @@ class ActorCriticAgent(KerasTrainStepAgent):
       n_steps: transitions per segment (5 in the paper); experience has ``n_steps + 1`` items.
       log_prior: ``[A]`` log-probabilities of the reference policy; ``None`` is uniform.
       max_grad_norm: global-norm gradient clip (0.5 in the paper); ``None`` disables it.
+      reward_scale: multiplies the rewards of every segment trained on.
     """
 
     config_class = ActorCriticConfig
@@ -88,10 +89,12 @@ class ActorCriticAgent(KerasTrainStepAgent):
         n_steps: int = 5,
         log_prior=None,
         max_grad_norm: float | None = 0.5,
+        reward_scale: float = 1.0,
         train_step_counter=None,
         name: str | None = None,
     ):
-        check(ActorCriticConfig, tau=tau, gamma=gamma, n_steps=n_steps)
+        check(ActorCriticConfig, tau=tau, gamma=gamma, n_steps=n_steps, reward_scale=reward_scale)
+        self._reward_scale = float(reward_scale)
         self._network = actor_critic_network
         self._tau = float(tau)
         self._gamma = float(gamma)
@@ -133,6 +136,7 @@ class ActorCriticAgent(KerasTrainStepAgent):
             n_steps=config.n_steps,
             log_prior=log_prior_of(config.prior, num_actions),
             max_grad_norm=config.max_grad_norm or None,
+            reward_scale=config.reward_scale,
             train_step_counter=new_train_step_counter(),
             **cls._agent_kwargs(config),
         )
@@ -172,7 +176,7 @@ class ActorCriticAgent(KerasTrainStepAgent):
         Returns:
           ``(segment, logits_t [T, B, A], values_t [T, B], bootstrap_value [B])``, time-major.
         """
-        segment = unpack_segment(experience, self._gamma)
+        segment = unpack_segment(experience, self._gamma, reward_scale=self._reward_scale)
         (logits, values), _ = self._network(
             segment.observation, step_type=experience.step_type, training=training
         )
@@ -210,7 +214,7 @@ class ActorCriticAgent(KerasTrainStepAgent):
         """
         scales = self.equivalence_scales()
         value_coef, advantage_scale = (None, None) if scales is None else scales
-        segment = unpack_segment(experience, self._gamma)
+        segment = unpack_segment(experience, self._gamma, reward_scale=self._reward_scale)
         mask = self.step_mask(segment)
 
         def network_fn():

@@ -105,17 +105,20 @@ def time_major(x: tf.Tensor) -> tf.Tensor:
     return tf.transpose(x, perm)
 
 
-def unpack_segment(experience, gamma: float, dtype=tf.float32) -> Segment:
+def unpack_segment(
+    experience, gamma: float, dtype=tf.float32, reward_scale: float = 1.0
+) -> Segment:
     """Turns a ``Trajectory`` ``[B, T + 1, ...]`` into a time-major :class:`Segment`.
 
     TF-Agents' ``Trajectory`` stores, per item, the *next* time step's reward and discount, so item
-    ``t`` is the transition ``(s_t, a_t, r_t, discount_t)``.
+    ``t`` is the transition ``(s_t, a_t, r_t, discount_t)``; ``r_t`` is the stored reward times
+    ``reward_scale``.
     """
     steps = lambda x: time_major(x[:, :-1])  # noqa: E731 - drop the bootstrap item
     return Segment(
         observation=experience.observation,
         actions_t=steps(experience.action),
-        r_t=tf.cast(steps(experience.reward), dtype),
+        r_t=reward_scale * tf.cast(steps(experience.reward), dtype),
         discount_t=gamma * tf.cast(steps(experience.discount), dtype),
         is_boundary_t=tf.equal(steps(experience.step_type), ts.StepType.LAST),
     )

@@ -75,6 +75,7 @@ class SoftDQNAgent(KerasTrainStepAgent):
       epsilon: a float, or a callable returning the current epsilon (a schedule).
       log_prior: ``[A]`` log reference policy for the Boltzmann policy; ``None`` is uniform.
       max_grad_norm: global-norm gradient clip (10 in baselines' DQN); ``None`` disables it.
+      reward_scale: multiplies the rewards of every sampled transition trained on.
     """
 
     config_class = SoftDQNConfig
@@ -99,6 +100,7 @@ class SoftDQNAgent(KerasTrainStepAgent):
         epsilon: float | Callable[[], tf.Tensor] = 0.05,
         log_prior=None,
         max_grad_norm: float | None = 10.0,
+        reward_scale: float = 1.0,
         train_step_counter=None,
         name: str | None = None,
     ):
@@ -114,8 +116,10 @@ class SoftDQNAgent(KerasTrainStepAgent):
             gamma=gamma,
             target_update_period=target_update_period,
             target_update_tau=target_update_tau,
+            reward_scale=reward_scale,
         )
         tf.Module.__init__(self, name=name)
+        self._reward_scale = float(reward_scale)
         self._q_network = q_network
         q_network.create_variables()
         self._target_q_network = q_network.copy(name="TargetQNetwork")
@@ -192,6 +196,7 @@ class SoftDQNAgent(KerasTrainStepAgent):
             loss=config.loss,
             epsilon=epsilon,
             max_grad_norm=config.max_grad_norm or None,
+            reward_scale=config.reward_scale,
             train_step_counter=counter,
             **cls._backup_kwargs(config),
         )
@@ -244,7 +249,7 @@ class SoftDQNAgent(KerasTrainStepAgent):
         return time_major(q_target), selector
 
     def _loss(self, experience, weights=None, training=False):
-        segment = unpack_segment(experience, self._gamma)
+        segment = unpack_segment(experience, self._gamma, reward_scale=self._reward_scale)
         q_all, _ = self._q_network(
             segment.observation[:, 0], step_type=experience.step_type[:, 0], training=training
         )

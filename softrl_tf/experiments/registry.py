@@ -377,10 +377,58 @@ BENCHMARK_REPLAY = _benchmark_half(
     minatar_steps=500_000,
     quick_steps=1_000,
 )
+# The sweep behind the classic_control preset of the actor-critic agents: its candidates on the
+# three classic-control environments at the benchmark's budget, on seeds 100-102 (never the
+# benchmark's 0-2). ``preset`` is the preset before the sweep; the others add the options of a
+# modern on-policy library (observation normalisation, a torso per head) and SB3's rate.
+TUNING_SEEDS = (100, 101, 102)
+_TUNING_CANDIDATES = {
+    "preset": {},
+    "norm": {"normalize_observations": True},
+    "separate": {"shared_torso": False},
+    "norm-separate": {"normalize_observations": True, "shared_torso": False},
+    "lr7e-4": {"learning_rate": 7e-4},
+    "norm-separate-lr7e-4": {
+        "normalize_observations": True,
+        "shared_torso": False,
+        "learning_rate": 7e-4,
+    },
+    "norm-separate-lr3e-3": {
+        "normalize_observations": True,
+        "shared_torso": False,
+        "learning_rate": 3e-3,
+    },
+    "norm-lr3e-3": {"normalize_observations": True, "learning_rate": 3e-3},
+}
+TUNING_CLASSIC_CONTROL = TrainingExperiment(
+    name="tuning_classic_control",
+    title="Tuning the classic-control preset of a2c and softq on seeds 100-102",
+    description=(
+        "a2c (and softq) with preset=classic_control and one candidate's overrides on each "
+        f"classic-control environment, {_steps(CLASSIC_CONTROL_STEPS)} environment steps, "
+        "seeds 100-102."
+    ),
+    variants=(
+        *(
+            Variant(name, "a2c", overrides, f"a2c, {name}")
+            for name, overrides in _TUNING_CANDIDATES.items()
+        ),
+        # The chosen candidate on the other actor-critic agent.
+        Variant("softq-separate", "softq", {"shared_torso": False}, "softq, separate"),
+    ),
+    envs=tuple(
+        EnvBudget(env, total_steps=CLASSIC_CONTROL_STEPS, quick_steps=1_000 * (env == CARTPOLE))
+        for env in CLASSIC_CONTROL
+    ),
+    seeds=TUNING_SEEDS,
+    preset="classic_control",
+    train_overrides={"eval_every_steps": 0},
+)
 LARGE_EXPERIMENTS = {
     ATARI_PAPER.name: ATARI_PAPER,
     BENCHMARK_ACTOR_CRITIC.name: BENCHMARK_ACTOR_CRITIC,
     BENCHMARK_REPLAY.name: BENCHMARK_REPLAY,
+    TUNING_CLASSIC_CONTROL.name: TUNING_CLASSIC_CONTROL,
 }
 """Experiments too large for ``all`` (and for a CPU): run by name."""
 

@@ -221,9 +221,25 @@ def test_specs_and_policies():
         ({"tau": 0.0}, "tau"),
         ({"n_steps": 0}, "n_steps"),
         ({"gamma": 1.5}, "gamma"),
+        ({"reward_scale": 0.0}, "reward_scale"),
     ],
 )
 def test_argument_errors(kwargs, match):
     network, _ = fixed_actor_critic()
     with pytest.raises(ValueError, match=match):
         make_agent(network, **kwargs)
+
+
+@pytest.mark.parametrize("entropy_mode", ["proper", "naive"])
+def test_reward_scale_multiplies_the_rewards_it_learns_from(entropy_mode):
+    """The loss and its head gradients with reward_scale k are numpy's on rewards times k."""
+    network, weights = fixed_actor_critic(seed=3, logit_scale=2.0)
+    experience, arrays = boundary_segment()
+    agent = make_agent(network, entropy_mode=entropy_mode, reward_scale=3.0)
+    scaled = dict(arrays, reward=3.0 * arrays["reward"])
+    expected = expected_a2c(weights, scaled, entropy_mode)
+    unscaled = expected_a2c(weights, arrays, entropy_mode)
+    assert abs(expected["loss"] - unscaled["loss"]) > 1e-2  # the scale is visible in the loss
+    np.testing.assert_allclose(agent.loss(experience).loss.numpy(), expected["loss"], rtol=1e-5)
+    grad_value_bias, _ = head_bias_gradients(agent, network, experience)
+    np.testing.assert_allclose(grad_value_bias.numpy(), expected["grad_value_bias"], rtol=1e-5)

@@ -149,6 +149,18 @@ def test_loss_matches_numpy(backup, double_q, n_steps, nstep_target):
     np.testing.assert_allclose(info.extra["td_error_abs"].numpy(), td_abs, rtol=1e-5)
 
 
+@pytest.mark.parametrize("backup", ["max", "logsumexp"])
+def test_reward_scale_multiplies_the_rewards_it_learns_from(backup):
+    """The loss with reward_scale k is numpy's on rewards times k (2-step soft targets)."""
+    agent, online_w, target_w = make_agent(2, backup=backup, reward_scale=0.25)
+    experience, arrays = window_batch(2)
+    scaled = dict(arrays, reward=0.25 * arrays["reward"])
+    loss, _, _ = expected_loss(online_w, target_w, scaled, backup, False, "huber", "paper")
+    unscaled, _, _ = expected_loss(online_w, target_w, arrays, backup, False, "huber", "paper")
+    assert abs(loss - unscaled) > 1e-2  # the scale is visible in the loss
+    np.testing.assert_allclose(agent.loss(experience).loss.numpy(), loss, rtol=1e-5)
+
+
 @pytest.mark.parametrize("backup", ["max", "logsumexp", "logmeanexp"])
 @pytest.mark.parametrize("n_steps", [1, 2])
 def test_nstep_target_forms_differ_only_with_kl_terms(backup, n_steps):
@@ -288,6 +300,7 @@ def test_registry_dqn_is_soft_dqn_with_the_max_backup():
         ({"n_steps": 0}, "n_steps"),
         ({"nstep_target": "soft"}, "nstep_target"),
         ({"tau": -1.0}, "tau"),
+        ({"reward_scale": -2.0}, "reward_scale"),
     ],
 )
 def test_argument_errors(kwargs, match):
