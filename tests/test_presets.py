@@ -1,6 +1,7 @@
 """The one resolver: defaults -> preset -> saved config -> overrides, and every preset valid."""
 
 import dataclasses
+import json
 
 import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow loads
 from softrl_tf.agents import AGENTS
@@ -33,6 +34,20 @@ def test_order_defaults_then_preset_then_saved_then_overrides():
     run = resolve("a2c", "classic_control", saved, {"tau": 0.3})
     assert run.train.num_envs == 3 and run.agent.learning_rate == 0.5  # saved beats the preset
     assert run.agent.tau == 0.3  # overrides beat the saved config
+
+
+def test_a_saved_config_replaces_the_preset_and_lacking_settings_take_their_defaults():
+    """A run saved before a setting existed ran with the setting's default: resuming it must not
+    pick up a preset's newer value (a2c's classic_control has a torso per head, normalised
+    observations; the saved run's network had neither, and its checkpoint fits only that)."""
+    preset = resolve("a2c", "classic_control").agent
+    assert not preset.shared_torso and preset.normalize_observations
+    saved = {"train": {"agent": "a2c"}, "agent": {"learning_rate": 0.01, "tau": 0.01}}
+    run = resolve("a2c", "classic_control", saved)
+    defaults = AGENTS["a2c"].config_class()
+    assert run.agent.shared_torso == defaults.shared_torso is True
+    assert run.agent.normalize_observations == defaults.normalize_observations is False
+    assert run.agent.lr_schedule == defaults.lr_schedule
 
 
 def test_saved_configs_of_older_layouts_are_read():
@@ -103,8 +118,9 @@ def test_auto_picks_the_preset_of_the_environments_family(env, expected):
     assert describe_preset("experiments", env) == "experiments"
 
 
-def test_auto_follows_the_saved_environment_of_a_resumed_run():
-    saved = {"train": {"agent": "a2c", "env": "BreakoutNoFrameskip-v4"}, "agent": {}}
-    run = resolve("a2c", saved=saved)
+def test_a_resumed_run_keeps_its_saved_configuration():
+    saved = resolve("a2c", overrides={"env": "BreakoutNoFrameskip-v4"}).to_dict()
+    run = resolve("a2c", saved=json.loads(json.dumps(saved)))
     assert run.train.env == "BreakoutNoFrameskip-v4"
     assert run.agent.torso == "nature_cnn" and run.train.num_envs == 16  # the atari preset
+    assert run == resolve("a2c", overrides={"env": "BreakoutNoFrameskip-v4"})
