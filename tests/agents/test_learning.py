@@ -21,7 +21,7 @@ THRESHOLD = 195.0
 SEED = 0
 NUM_ENVS = 8
 # Environment steps (all environments together) each agent gets; the linear learning-rate decay
-# spans the budget. Measured with seed 0: 195 crossed at 47k (a2c), 23k (softq) and 48k (soft_dqn)
+# spans the budget. Measured with seed 0: 195 crossed at 25k (a2c), 35k (softq) and 48k (soft_dqn)
 # logged steps; each run takes 15-40 s on 2 CPU cores.
 BUDGETS = {"a2c": 60_000, "softq": 60_000, "soft_dqn": 60_000}
 
