@@ -80,14 +80,19 @@ class Estimator:
         overwrite: bool = False,
         **settings,
     ):
-        saved = None
-        if resume and root_dir is not None:
-            saved = read_config(root_dir)
+        saved = read_config(root_dir) if resume and root_dir is not None else None
+        self._start(env, root_dir, preset, saved, settings, resume=resume, overwrite=overwrite)
+
+    def _start(self, env, root_dir, preset, saved, settings, *, resume=False, overwrite=False):
+        """Resolves the run (``saved``, a ``config.json``, replaces the preset) and builds it."""
         overrides = {**settings, "root_dir": root_dir}
         if env is not None:
             overrides["env"] = env
         run = resolve(self.agent_name, preset, saved, overrides)
-        logger.info("preset: %s", describe_preset(preset, run.train.env))
+        if saved is None:
+            logger.info("preset: %s", describe_preset(preset, run.train.env))
+        else:
+            logger.info("preset: none (the saved config.json)")
         self._trainer = Trainer(
             run, resume=resume, overwrite=overwrite, scale_out=scale_out_for(run)
         )
@@ -302,18 +307,17 @@ def load(path: str, env: Any = None, **settings) -> Estimator:
     agent = saved.get("train", {}).get("agent")
     if agent not in ESTIMATORS:
         raise ConfigError(f"{path} holds no saved estimator (agent {agent!r}).")
-    flat = {k: v for section in saved.values() for k, v in section.items()}
-    flat.pop("agent", None)
-    if env is None and envs.described_constructor(flat.get("env")) is not None:
+    saved_env = saved.get("train", {}).get("env")
+    if env is None and envs.described_constructor(saved_env) is not None:
         raise ConfigError(
             f"{path} was trained on an environment constructor "
-            f"({envs.described_constructor(flat['env'])}): pass it as load(path, env=...)."
+            f"({envs.described_constructor(saved_env)}): pass it as load(path, env=...)."
         )
-    if env is not None:
-        flat["env"] = env
-    flat["root_dir"] = None
-    flat.update(settings)
-    estimator = ESTIMATORS[agent](**flat)
+    # The saved config replaces the preset (a setting it lacks is newer than the save and takes
+    # its default), so the checkpoint's networks are rebuilt as they were saved.
+    cls = ESTIMATORS[agent]
+    estimator = cls.__new__(cls)
+    estimator._start(env, settings.pop("root_dir", None), None, saved, settings)
     status = estimator._checkpoint().read(os.path.join(path, CHECKPOINT))
     status.assert_existing_objects_matched()
     estimator._trainer.state.load()

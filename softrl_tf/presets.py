@@ -1,11 +1,12 @@
-"""Every tuned setting, and the one resolver: defaults -> preset -> saved config -> overrides.
+"""Every tuned setting, and the one resolver: defaults -> preset (or saved config) -> overrides.
 
 A preset is a function ``preset(agent_name) -> {field: value}``: a flat mapping over the fields of
 the run's sections (:class:`~softrl_tf.config.TrainConfig`, the agent's config, and
 :class:`~softrl_tf.config.ReplayConfig` for replay-based agents). :func:`resolve` applies, later
-ones winning: the dataclass defaults, the preset (``auto`` when none is named), the saved
-``config.json`` of a run being resumed, and the overrides (command-line flags, keyword
-arguments, an experiment's settings). The command line, the Python API and the experiments all
+ones winning: the dataclass defaults, the preset (``auto`` when none is named) or, for a run
+being resumed, its saved ``config.json`` in the preset's place (a setting newer than the run takes
+its default, as the run did), and the overrides (command-line flags, keyword arguments, an
+experiment's settings). The command line, the Python API and the experiments all
 call it.
 
 * ``auto`` (the default): picks one of the following from the run's environment id and logs

@@ -5,7 +5,7 @@ replay-based agents) of :class:`~softrl_tf.config.ReplayConfig` becomes a flag (
 -> ``--hidden-sizes 64,64``; booleans take ``--double-q`` / ``--no-double-q``), documented by the
 field's help text, with the choices of ``Literal`` fields and the value the run will use as its
 default. Values resolve through :func:`softrl_tf.presets.resolve`: the defaults, the preset
-(``--preset``), the saved ``config.json`` of the run (with ``--resume``), the flags given. A flag
+(``--preset``; with ``--resume`` the run's saved ``config.json`` instead), the flags given. A flag
 that the chosen agent does not use is refused, naming the agents that use it.
 
 Bad input is answered before TensorFlow loads (this module, the configs, the presets, the

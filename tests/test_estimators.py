@@ -2,6 +2,7 @@
 
 import csv
 import glob
+import json
 import os
 
 import softrl_tf
@@ -291,6 +292,28 @@ def test_separate_torsos_train_and_round_trip(name, tmp_path):
     loaded = softrl_tf.load(str(tmp_path / "saved"))
     try:
         assert loaded.agent.network._value_torso is not loaded.agent.network._torso
+        np.testing.assert_array_equal(loaded.predict(obs, return_values=True)[1], values)
+    finally:
+        loaded.close()
+
+
+def test_a_save_older_than_a_setting_loads_with_that_settings_default(tmp_path):
+    """A save whose config.json predates shared_torso and normalize_observations ran with one
+    torso and raw observations: load rebuilds that network (its checkpoint fits nothing else),
+    not the classic_control preset's torso per head and normaliser."""
+    with _make("a2c", shared_torso=True, normalize_observations=False) as model:
+        model.fit(200, progress=False)
+        model.save(str(tmp_path / "saved"))
+        obs = np.random.default_rng(5).normal(size=(8, 4)).astype(np.float32)
+        _, values = model.predict(obs, return_values=True)
+    path = tmp_path / "saved" / "config.json"
+    config = json.loads(path.read_text())
+    del config["agent"]["shared_torso"], config["agent"]["normalize_observations"]
+    path.write_text(json.dumps(config))
+    loaded = softrl_tf.load(str(tmp_path / "saved"))
+    try:
+        agent = loaded.run_config.agent
+        assert agent.shared_torso and not agent.normalize_observations
         np.testing.assert_array_equal(loaded.predict(obs, return_values=True)[1], values)
     finally:
         loaded.close()

@@ -124,3 +124,20 @@ def test_a_resumed_run_keeps_its_saved_configuration():
     assert run.train.env == "BreakoutNoFrameskip-v4"
     assert run.agent.torso == "nature_cnn" and run.train.num_envs == 16  # the atari preset
     assert run == resolve("a2c", overrides={"env": "BreakoutNoFrameskip-v4"})
+
+
+def test_train_takes_the_preset_of_its_environment_or_the_saved_run(tmp_path):
+    """``train(TrainConfig(...))`` without an agent config: the ``auto`` preset of its env; with
+    ``resume``, the saved run's settings (a setting the saved run lacks takes its default)."""
+    from softrl_tf.config import TrainConfig
+    from softrl_tf.training.loop import _run_config
+
+    pong = _run_config(TrainConfig(agent="a2c", env="PongNoFrameskip-v4"), None, None)
+    assert pong.agent == resolve("a2c", "atari").agent
+    saved = {"train": {"agent": "a2c", "env": "CartPole-v1"}, "agent": {"learning_rate": 0.02}}
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    config = TrainConfig(agent="a2c", root_dir=str(tmp_path))
+    resumed = _run_config(config, None, None, resume=True).agent
+    assert resumed.learning_rate == 0.02 and resumed.shared_torso
+    assert not resumed.normalize_observations
+    assert not _run_config(config, None, None).agent.shared_torso  # a new run: the preset

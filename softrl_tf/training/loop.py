@@ -50,6 +50,7 @@ from softrl_tf.training.run_dir import (
     check_root_dir,
     clear_run,
     no_checkpoint_error,
+    read_config,
 )
 from softrl_tf.training.signals import StopSignals
 
@@ -157,13 +158,16 @@ def seed_everything(seed: int) -> None:
     tf.keras.utils.set_random_seed(seed)
 
 
-def _run_config(config, agent_config, replay_config) -> RunConfig:
-    """A validated :class:`RunConfig` from ``train``'s arguments (defaults from the presets)."""
+def _run_config(config, agent_config, replay_config, resume: bool = False) -> RunConfig:
+    """A validated :class:`RunConfig` from ``train``'s arguments: sections not given come from
+    the saved ``config.json`` when resuming, else from the ``auto`` preset of ``config.env``."""
     if isinstance(config, RunConfig):
         return config
     from softrl_tf.presets import resolve  # the presets import every agent: only when needed
 
-    defaults = resolve(config.agent)
+    saved = read_config(config.root_dir) if resume else None
+    env = {"env": config.env} if isinstance(config.env, str) else None
+    defaults = resolve(config.agent, saved=saved, overrides=env)
     run = RunConfig(
         train=config,
         agent=defaults.agent if agent_config is None else agent_config,
@@ -535,8 +539,9 @@ def train(
 
     Args:
       config: a :class:`TrainConfig`, or a whole :class:`RunConfig` (then the next two are unused).
-      agent_config: the agent's config; ``None`` takes the default preset's.
-      replay_config: a ``ReplayConfig`` for replay-based agents; ``None`` takes the preset's.
+      agent_config: the agent's config; ``None`` takes the saved run's with ``resume``, else
+        that of the ``auto`` preset for ``config.env``.
+      replay_config: a ``ReplayConfig`` for replay-based agents; ``None`` as ``agent_config``.
       resume: continue the run in ``root_dir`` from its latest checkpoint.
       overwrite: delete a previous run's files in ``root_dir`` first (a ``root_dir`` holding a
         run is refused without ``resume`` or ``overwrite``).
@@ -560,7 +565,7 @@ def train(
         environment worker), naming what was kept; ``NonFiniteLossError`` is one too.
       TrainingInterrupted: SIGINT or SIGTERM, after a checkpoint was written.
     """
-    run = _run_config(config, agent_config, replay_config)
+    run = _run_config(config, agent_config, replay_config, resume)
     trainer = Trainer(run, resume=resume, overwrite=overwrite, scale_out=scale_out)
     try:
         result = trainer.fit(

@@ -134,13 +134,15 @@ def test_registry_experiments_are_valid():
 def test_registry_experiments_pin_their_hyperparameters(monkeypatch):
     """Retuning the default (classic_control) preset does not change the experiments' configurations
     (which would make the committed results stale)."""
+    names = ("entropy_returns", "soft_dqn", "softq_vs_a2c", "tuning_classic_control")
     before = {
-        name: [run.resolve("/x") for run in registry.EXPERIMENTS[name].runs()]
-        for name in ("entropy_returns", "soft_dqn", "softq_vs_a2c")
+        name: [run.resolve("/x") for run in registry.get_experiment(name).runs()] for name in names
     }
 
     def retuned(agent):
-        changed = {"learning_rate": 0.123, "lr_schedule": "linear"}
+        changed = {"learning_rate": 0.123, "lr_schedule": "constant"}
+        if agent in ("a2c", "softq"):
+            changed.update(shared_torso=True, normalize_observations=False, n_steps=3)
         if agent in ("soft_dqn", "dqn"):
             changed.update(double_q=True, target_update_period=7, epsilon_end=0.2)
         return changed
@@ -148,7 +150,7 @@ def test_registry_experiments_pin_their_hyperparameters(monkeypatch):
     monkeypatch.setitem(presets.PRESETS, "classic_control", retuned)
     assert presets.resolve("a2c").agent.learning_rate == 0.123
     for name, configs in before.items():
-        assert [run.resolve("/x") for run in registry.EXPERIMENTS[name].runs()] == configs
+        assert [run.resolve("/x") for run in registry.get_experiment(name).runs()] == configs
     _, agent, _ = registry.ENTROPY_RETURNS.runs()[0].resolve("/x")
     assert (agent.learning_rate, agent.lr_schedule) == (7e-4, "constant")
     _, agent, _ = registry.SOFT_DQN.runs()[0].resolve("/x")
