@@ -393,3 +393,8 @@ def test_a_run_logs_the_preset_it_uses(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="softrl_tf"):
         assert cli.main(_args("a2c", str(tmp_path / "run"), "--no-export")) == 0
     assert "preset: classic_control (auto, for CartPole-v1)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="softrl_tf"):
+        args = _args("a2c", str(tmp_path / "run"), "--no-export", "--resume", "--total-steps=1200")
+        assert cli.main(args) == 0
+    assert "preset: none (resumed: the run's config.json)" in caplog.text
