@@ -89,10 +89,7 @@ class Estimator:
         if env is not None:
             overrides["env"] = env
         run = resolve(self.agent_name, preset, saved, overrides)
-        if saved is None:
-            logger.info("preset: %s", describe_preset(preset, run.train.env))
-        else:
-            logger.info("preset: none (the saved config.json)")
+        logger.info("preset: %s", describe_preset(preset, run.train.env, saved is not None))
         self._trainer = Trainer(
             run, resume=resume, overwrite=overwrite, scale_out=scale_out_for(run)
         )

@@ -249,8 +249,11 @@ def preset_name(preset: str | None = None, env_id=None) -> str:
     return name
 
 
-def describe_preset(preset: str | None, env_id) -> str:
-    """``"atari (auto, for PongNoFrameskip-v4)"`` or ``"atari"``: what a run logs at start."""
+def describe_preset(preset: str | None, env_id, resumed: bool = False) -> str:
+    """``"atari (auto, for PongNoFrameskip-v4)"`` or ``"atari"``: what a run logs at start; a
+    resumed run, whose saved config takes the preset's place (:func:`resolve`), says so."""
+    if resumed:
+        return "none (resumed: the run's config.json)"
     env_id = TrainConfig.env if env_id is None else env_id
     name = preset_name(preset, env_id)
     if preset not in (None, AUTO_PRESET):
@@ -289,13 +292,13 @@ def resolve(
     sections = section_classes(agent)
     values: dict[str, dict[str, Any]] = {name: {} for name in sections}
     env_id = (overrides or {}).get("env") or ((saved or {}).get("train") or {}).get("env")
-    chosen = preset_values(agent, preset, env_id)
-    for name, section in _route(agent, chosen, sections, "preset").items():
-        values[name].update(section)
-    if saved is not None:
+    chosen = preset_values(agent, preset, env_id)  # an unknown preset is refused in either case
+    if saved is None:
+        for name, section in _route(agent, chosen, sections, "preset").items():
+            values[name].update(section)
+    else:
         # A saved config.json lists every setting of its day; one it lacks is newer than the run,
         # which ran with that setting's default behaviour, not with today's preset.
-        values = {name: {} for name in sections}
         flat = {
             k: v for part in saved.values() if isinstance(part, Mapping) for k, v in part.items()
         }

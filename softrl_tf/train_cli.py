@@ -373,10 +373,7 @@ def _main(argv: list[str]) -> int:
     try:
         with _HeldLogs() as held:
             logging.getLogger("softrl_tf.presets").info(
-                "preset: %s",
-                "none (resumed: the run's config.json)"
-                if args.resume
-                else describe_preset(args.preset, config.env),
+                "preset: %s", describe_preset(args.preset, config.env, args.resume)
             )
             begin = tf_keras.callbacks.LambdaCallback(on_train_begin=held.show)
             result = train(
