@@ -437,8 +437,9 @@ TUNING_CLASSIC_CONTROL = TrainingExperiment(
 )
 # The sweep behind the minatar preset of the actor-critic agents: the classic-control preset and
 # lower rates (all decayed linearly to 0 over the run, a torso per head) with and without normalised
-# observations, on three of the five MinAtar games at half the benchmark's budget, seeds 100-101.
-# Pinned like the classic-control sweep, so retuning a preset leaves its runs as they were.
+# observations (the last two added once normalised observations at 2e-3 led), on three of the five
+# MinAtar games at half the benchmark's budget, seeds 100-101. Pinned like the classic-control
+# sweep, so retuning a preset leaves its runs as they were.
 MINATAR_TUNING_STEPS = 500_000
 MINATAR_TUNING_GAMES = tuple(
     f"MinAtar/{game}-v1" for game in ("Breakout", "SpaceInvaders", "Asterix")
@@ -450,6 +451,9 @@ _MINATAR_CANDIDATES = {
         "lr2e-3": {**_RAW, "learning_rate": 2e-3},
         "norm-lr2e-3": {**_NORM, "learning_rate": 2e-3},
         "lr7e-4": {**_RAW, "learning_rate": 7e-4},
+        # Added after the first four: normalised observations at rates either side of 2e-3.
+        "norm-lr4e-3": {**_NORM, "learning_rate": 4e-3},
+        "norm-lr1e-3": {**_NORM, "learning_rate": 1e-3},
     }.items()
 }
 TUNING_MINATAR = TrainingExperiment(
