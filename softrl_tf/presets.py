@@ -10,11 +10,13 @@ experiment's settings). The command line, the Python API and the experiments all
 call it.
 
 * ``auto`` (the default): picks one of the following from the run's environment id and logs
-  which (:func:`preset_for_env`): ``atari`` for Atari ids, ``classic_control`` for every other
-  environment (MinAtar and user-registered ones included, until a preset is tuned for them).
+  which (:func:`preset_for_env`): ``atari`` for Atari ids, ``minatar`` for MinAtar ids,
+  ``classic_control`` for every other environment (user-registered ones included).
 * ``classic_control``: tuned on CartPole-v1 (8 environments, 100k steps, 3 seeds); for a2c and
   softq also on Acrobot-v1 and MountainCar-v0 (300k steps, seeds 100-102), which gave them a torso
   per head and normalised observations.
+* ``minatar``: for a2c and softq tuned on three MinAtar games (500k steps, seeds 100-101); the
+  replay agents take the classic-control settings with one update per 4 environment steps.
 * ``atari``: the paper's Atari settings (paper §6.1-6.3): OpenAI baselines' A2C for a2c and
   softq, baselines' DQN defaults for soft_dqn and dqn.
 * ``experiments``: the settings pinned by the reproduction experiments (``softrl_tf.experiments``)
@@ -38,7 +40,7 @@ from softrl_tf.config import (
     split_overrides,
     validate,
 )
-from softrl_tf.env_ids import looks_like_atari_id
+from softrl_tf.env_ids import MINATAR_PREFIX, looks_like_atari_id
 
 logger = logging.getLogger("softrl_tf.presets")
 
@@ -76,6 +78,23 @@ _CLASSIC_CONTROL_REPLAY = {
     "target_update_period": 250,
     "epsilon_end": 0.01,
 }
+
+# MinAtar tuning of the actor-critic agents (the experiment tuning_minatar,
+# results/tuning_minatar/): a torso per head and RMSProp decayed linearly to 0, on Breakout,
+# SpaceInvaders and Asterix at 500k steps, seeds 100-101. The classic-control rate (1e-2) leaves
+# Breakout at 4.1 and SpaceInvaders at 7.2; raw observations at 7e-4 or 2e-3 learn more slowly
+# than normalised ones at 2e-3 (SpaceInvaders 16.7 against 25.9). Normalised observations at
+# 1e-3, 2e-3 and 4e-3 end within each other's intervals on all three games; 2e-3 has the largest
+# area under the curve on SpaceInvaders and Asterix and ties on Breakout.
+_MINATAR_ACTOR_CRITIC = {
+    "learning_rate": 2e-3,
+    "lr_schedule": "linear",
+    "shared_torso": False,
+    "normalize_observations": True,
+}
+# The replay agents on MinAtar, not tuned there: the classic-control settings with one update per
+# 4 environment steps (Stable-Baselines3's DQN default, and a quarter of the cost per step).
+_MINATAR_REPLAY = {**_CLASSIC_CONTROL_REPLAY, "env_steps_per_update": 4}
 
 # OpenAI baselines' A2C as the paper's §6.1 and §6.3 runs used it: 16 environments, 5 steps,
 # TensorFlow 1's RMSProp (accumulator starting at 1) at 7e-4 decayed linearly to 0 over 10M agent
@@ -152,11 +171,18 @@ def _soft(agent: str) -> dict:
 
 
 def classic_control(agent: str) -> dict:
-    """The classic-control tuning, for every environment that is not Atari (see the module
-    docstring)."""
+    """The classic-control tuning, for every environment that is neither Atari nor MinAtar (see
+    the module docstring)."""
     if agent in ACTOR_CRITIC_AGENTS:
         return dict(_CLASSIC_CONTROL_ACTOR_CRITIC)
     return dict(_CLASSIC_CONTROL_REPLAY)
+
+
+def minatar(agent: str) -> dict:
+    """The MinAtar settings (see the module docstring)."""
+    if agent in ACTOR_CRITIC_AGENTS:
+        return dict(_MINATAR_ACTOR_CRITIC)
+    return dict(_MINATAR_REPLAY)
 
 
 def atari(agent: str) -> dict:
@@ -176,6 +202,7 @@ def experiments(agent: str) -> dict:
 
 PRESETS: dict[str, Callable[[str], dict]] = {
     "classic_control": classic_control,
+    "minatar": minatar,
     "atari": atari,
     "experiments": experiments,
 }
@@ -186,9 +213,12 @@ PRESET_NAMES = (AUTO_PRESET, *PRESETS)
 
 def preset_for_env(env_id) -> str:
     """The preset ``auto`` picks for ``env_id`` (an id or an environment constructor): ``atari``
-    for an Atari id, else ``classic_control``."""
-    atari = isinstance(env_id, str) and looks_like_atari_id(env_id)
-    return "atari" if atari else "classic_control"
+    for an Atari id, ``minatar`` for a MinAtar id, else ``classic_control``."""
+    if not isinstance(env_id, str):
+        return "classic_control"
+    if looks_like_atari_id(env_id):
+        return "atari"
+    return "minatar" if env_id.startswith(MINATAR_PREFIX) else "classic_control"
 
 
 def section_classes(agent: str) -> dict[str, type]:

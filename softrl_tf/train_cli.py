@@ -168,7 +168,8 @@ def build_parser(
         "--preset",
         default=None,
         help=f"Named settings applied under the flags: {' | '.join(PRESET_NAMES)} (default: "
-        "auto, which picks atari for an Atari --env and classic_control for any other).",
+        "auto, which picks atari for an Atari --env, minatar for a MinAtar one and classic_control "
+        "for any other).",
     )
     parser.add_argument(
         "--resume",

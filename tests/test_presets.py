@@ -97,13 +97,29 @@ def test_atari_preset_is_the_papers_setting():
     assert resolve("dqn", "atari").agent.double_q is True
 
 
+def test_minatar_preset_differs_from_classic_control_only_where_tuned():
+    """The replay agents take the classic-control settings but update every 4 environment steps;
+    the actor-critic agents keep the classic-control torsos with their own learning rate."""
+    for agent in ("soft_dqn", "dqn"):
+        classic, minatar = resolve(agent, "classic_control"), resolve(agent, "minatar")
+        assert minatar.replay.env_steps_per_update == 4
+        assert classic.replay.env_steps_per_update == 1
+        assert minatar.agent == classic.agent
+    for agent in ("a2c", "softq"):
+        classic, minatar = resolve(agent, "classic_control").agent, resolve(agent, "minatar").agent
+        assert (minatar.shared_torso, minatar.normalize_observations) == (False, True)
+        assert minatar.learning_rate < classic.learning_rate
+        assert dataclasses.replace(minatar, learning_rate=classic.learning_rate) == classic
+
+
 @pytest.mark.parametrize(
     "env, expected",
     [
         (None, "classic_control"),  # TrainConfig's default, CartPole-v1
         ("CartPole-v1", "classic_control"),
         ("Acrobot-v1", "classic_control"),
-        ("MinAtar/Breakout-v1", "classic_control"),
+        ("MinAtar/Breakout-v1", "minatar"),
+        ("MinAtar/SpaceInvaders-v0", "minatar"),
         ("my_package:MyEnv-v0", "classic_control"),  # a user-registered environment
         ("PongNoFrameskip-v4", "atari"),
         ("ALE/Breakout-v5", "atari"),
