@@ -473,11 +473,11 @@ TUNING_CLASSIC_CONTROL = TrainingExperiment(
 # The sweep behind the minatar preset of the actor-critic agents: the classic-control preset and
 # lower rates (all decayed linearly to 0 over the run, a torso per head) with and without normalised
 # observations (the last two added once normalised observations at 2e-3 led), on three of the five
-# MinAtar games at half the benchmark's budget, seeds 100-101. Pinned like the classic-control
-# sweep, so retuning a preset leaves its runs as they were.
+# MinAtar games at half the benchmark's budget (Freeway added later), seeds 100-101. Pinned like
+# the classic-control sweep, so retuning a preset leaves its runs as they were.
 MINATAR_TUNING_STEPS = 500_000
 MINATAR_TUNING_GAMES = tuple(
-    f"MinAtar/{game}-v1" for game in ("Breakout", "SpaceInvaders", "Asterix")
+    f"MinAtar/{game}-v1" for game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway")
 )
 _MINATAR_CANDIDATES = {
     name: {"lr_schedule": "linear", **_SEPARATE, **overrides}
@@ -489,6 +489,9 @@ _MINATAR_CANDIDATES = {
         # Added after the first four: normalised observations at rates either side of 2e-3.
         "norm-lr4e-3": {**_NORM, "learning_rate": 4e-3},
         "norm-lr1e-3": {**_NORM, "learning_rate": 1e-3},
+        # Added after the benchmark's Freeway runs stayed at the uniform policy: a tenth of the
+        # paper's temperature, against Freeway's sparse rewards.
+        "norm-lr2e-3-tau1e-3": {**_NORM, "learning_rate": 2e-3, "tau": 1e-3},
     }.items()
 }
 TUNING_MINATAR = TrainingExperiment(
