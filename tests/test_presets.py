@@ -99,7 +99,8 @@ def test_atari_preset_is_the_papers_setting():
 
 def test_minatar_preset_differs_from_classic_control_only_where_tuned():
     """The replay agents take the classic-control settings but update every 4 environment steps;
-    the actor-critic agents keep the classic-control torsos with their own learning rate."""
+    the actor-critic agents keep the classic-control torsos with their own learning rate and a
+    tenth of the paper's temperature."""
     for agent in ("soft_dqn", "dqn"):
         classic, minatar = resolve(agent, "classic_control"), resolve(agent, "minatar")
         assert minatar.replay.env_steps_per_update == 4
@@ -109,7 +110,10 @@ def test_minatar_preset_differs_from_classic_control_only_where_tuned():
         classic, minatar = resolve(agent, "classic_control").agent, resolve(agent, "minatar").agent
         assert (minatar.shared_torso, minatar.normalize_observations) == (False, True)
         assert minatar.learning_rate < classic.learning_rate
-        assert dataclasses.replace(minatar, learning_rate=classic.learning_rate) == classic
+        assert (minatar.tau, classic.tau) == (0.001, 0.01)
+        assert (
+            dataclasses.replace(minatar, learning_rate=classic.learning_rate, tau=0.01) == classic
+        )
 
 
 @pytest.mark.parametrize(
