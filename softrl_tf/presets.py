@@ -89,13 +89,7 @@ _CLASSIC_CONTROL_REPLAY = {
 # 0.001, a tenth of the paper's: at 0.01 Freeway, which pays one point per crossing, keeps the
 # uniform policy (0.76 at 500k; 11.4 at 0.001), and the other three games end within each other's
 # intervals at either temperature.
-_MINATAR_ACTOR_CRITIC = {
-    "learning_rate": 2e-3,
-    "tau": 1e-3,
-    "lr_schedule": "linear",
-    "shared_torso": False,
-    "normalize_observations": True,
-}
+_MINATAR_ACTOR_CRITIC = {**_CLASSIC_CONTROL_ACTOR_CRITIC, "learning_rate": 2e-3, "tau": 1e-3}
 # The replay agents on MinAtar, not tuned there: the classic-control settings with one update per
 # 4 environment steps (Stable-Baselines3's DQN default, and a quarter of the cost per step).
 _MINATAR_REPLAY = {**_CLASSIC_CONTROL_REPLAY, "env_steps_per_update": 4}

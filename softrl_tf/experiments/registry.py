@@ -13,7 +13,7 @@ with the peers by ``benchmarks/learning.py``, tens of CPU-hours), and ``atari_pa
 a2c, softq and soft DQN with the Atari preset on five games at 10M agent steps, three seeds
 (``scripts/atari_gpu.sh`` runs it on a GPU machine within a fixed time, resumably);
 ``paper_minatar``, experiments 2 and 4 with the tuned preset on the five MinAtar games at 1M steps,
-at the paper's tau and a larger one; and the sweeps behind the tuned presets
+at the preset's tau (0.001), the paper's (0.01) and 0.1; and the sweeps behind the tuned presets
 (``tuning_classic_control``, ``tuning_minatar``, seeds 100 and up).
 
 Scale (a 2-core CPU, experiments 2-4 in about an hour with two workers), three seeds:
@@ -499,7 +499,8 @@ TUNING_MINATAR = TrainingExperiment(
     title="Tuning the minatar preset of a2c and softq on seeds 100-101",
     description=(
         "a2c with each candidate's settings (a torso per head, RMSProp decayed linearly to 0) on "
-        f"three MinAtar games, {_steps(MINATAR_TUNING_STEPS)} environment steps, seeds 100-101."
+        f"{len(MINATAR_TUNING_GAMES)} MinAtar games, {_steps(MINATAR_TUNING_STEPS)} environment "
+        "steps, seeds 100-101."
     ),
     variants=tuple(
         Variant(name, "a2c", overrides, f"a2c, {name}")
