@@ -14,7 +14,7 @@ a2c, softq and soft DQN with the Atari preset on five games at 10M agent steps, 
 (``scripts/atari_gpu.sh`` runs it on a GPU machine within a fixed time, resumably);
 ``paper_minatar``, experiments 2 and 4 with the tuned preset on the five MinAtar games at 1M steps,
 at the preset's tau (0.001), the paper's (0.01) and 0.1; and the sweeps behind the tuned presets
-(``tuning_classic_control``, ``tuning_minatar``, seeds 100 and up).
+(``tuning_classic_control``, ``tuning_minatar``, ``tuning_minatar_replay``, seeds 100 and up).
 
 Scale (a 2-core CPU, experiments 2-4 in about an hour with two workers), three seeds:
 CartPole-v1 for 100k steps and two MinAtar games (Breakout, SpaceInvaders) for 250k steps; the DQN
@@ -511,12 +511,34 @@ TUNING_MINATAR = TrainingExperiment(
     preset="experiments",
     train_overrides={"eval_every_steps": 0},
 )
+# The first step of a MinAtar tuning of the replay agents: soft DQN's temperature, which the
+# benchmark (its default 0.1) suspects on Freeway, against the paper's A2C value 0.01, on Freeway
+# and Breakout at the benchmark's 500k steps, seeds 100-101 (never the benchmark's 0-2).
+TUNING_MINATAR_REPLAY = TrainingExperiment(
+    name="tuning_minatar_replay",
+    title="Tuning the minatar preset of soft_dqn on seeds 100-101: the temperature",
+    description=(
+        "soft_dqn with --preset=auto (minatar) at tau 0.1 (the default) and 0.01 on MinAtar "
+        "Freeway and Breakout, 500k environment steps, seeds 100-101."
+    ),
+    variants=tuple(
+        Variant(f"tau{tau:g}", "soft_dqn", {"tau": tau}, f"soft_dqn, tau {tau:g}")
+        for tau in (0.1, 0.01)
+    ),
+    envs=tuple(
+        EnvBudget(env, total_steps=500_000) for env in ("MinAtar/Freeway-v1", "MinAtar/Breakout-v1")
+    ),
+    seeds=TUNING_SEEDS[:2],
+    preset="auto",
+    train_overrides={"eval_every_steps": 0},
+)
 LARGE_EXPERIMENTS = {
     ATARI_PAPER.name: ATARI_PAPER,
     BENCHMARK_ACTOR_CRITIC.name: BENCHMARK_ACTOR_CRITIC,
     BENCHMARK_REPLAY.name: BENCHMARK_REPLAY,
     TUNING_CLASSIC_CONTROL.name: TUNING_CLASSIC_CONTROL,
     TUNING_MINATAR.name: TUNING_MINATAR,
+    TUNING_MINATAR_REPLAY.name: TUNING_MINATAR_REPLAY,
     PAPER_MINATAR.name: PAPER_MINATAR,
 }
 """Experiments too large for ``all`` (and for a CPU): run by name."""

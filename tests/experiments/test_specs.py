@@ -173,3 +173,15 @@ def test_the_paper_scale_atari_experiment_is_by_name_only():
             assert (replay.replay_capacity, agent.tau, train.num_envs) == (1_000_000, 0.1, 8)
         else:
             assert (agent.learning_rate, agent.lr_schedule, train.num_envs) == (7e-4, "linear", 16)
+
+
+def test_tuning_experiments_never_use_the_benchmark_seeds():
+    """The presets are tuned on seeds the benchmark and the paper's experiments never report."""
+    tunings = [
+        experiment
+        for name, experiment in registry.LARGE_EXPERIMENTS.items()
+        if name.startswith("tuning_")
+    ]
+    assert {e.name for e in tunings} >= {"tuning_minatar", "tuning_minatar_replay"}
+    for experiment in tunings:
+        assert not set(experiment.seeds) & set(registry.SEEDS), experiment.name
