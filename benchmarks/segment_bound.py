@@ -10,6 +10,14 @@ it is the bound in agent steps per second that overlapping nothing allows. The w
 (``OnPolicyIteration.train_step``, what ``fit`` runs) is timed the same way and reported as a
 fraction of that bound; the largest part is what limits the run.
 
+With ale-py's vector env (the ``ale`` backend of Atari ids) three more loops of ``T`` steps on
+its raw ``send``/``recv`` API measure whether stepping the emulators while the network computes
+would pay on this machine: the emulator alone (``send``, ``recv``), then the two one after the
+other (``send``, ``recv``, one forward pass) and beside each other (``send``, one forward pass,
+``recv``: the C++ threads step the games while TensorFlow runs). On a machine whose cores are all
+busy with either part the two loops take the same time and there is nothing to gain; the closer
+"beside" comes to the larger part alone, the more an overlapping collector would win.
+
     .venv/bin/python benchmarks/segment_bound.py --env PongNoFrameskip-v4 --preset atari \
         --precision mixed_bfloat16
     .venv/bin/python benchmarks/segment_bound.py --env CartPole-v1 --num-envs 8
@@ -98,24 +106,67 @@ def measure(args) -> dict:
     )()
     agent_train = tf.function(agent.train, autograph=False)
     iteration = OnPolicyIteration(agent, tf_env)
-    timings = median_timings(
-        {
-            "emulator": emulator,
-            "forward": fetched(forward_passes),
-            "update": fetched(lambda: agent_train(experience).loss),
-            "iteration": fetched(iteration.train_step),
-        },
-        args,
-    )
+    timed = {
+        "emulator": emulator,
+        "forward": fetched(forward_passes),
+        "update": fetched(lambda: agent_train(experience).loss),
+        "iteration": fetched(iteration.train_step),
+    }
+    vector_env = getattr(py_env, "vector_env", None)
+    overlap = callable(getattr(vector_env, "send", None))
+    if overlap:
+        forward_pass = tf.function(
+            lambda: agent.collect_policy.action(time_step).action, autograph=False
+        )
+
+        def raw_loop(*, forward: bool, beside: bool):
+            def loop():
+                for _ in range(n_steps):
+                    vector_env.send(rng.integers(num_actions, size=batch).astype(np.int32))
+                    if forward and beside:
+                        forward_pass().numpy()
+                    vector_env.recv()
+                    if forward and not beside:
+                        forward_pass().numpy()
+
+            return loop
+
+        timed["raw_emulator"] = raw_loop(forward=False, beside=False)
+        timed["emulator_then_forward"] = raw_loop(forward=True, beside=False)
+        timed["emulator_beside_forward"] = raw_loop(forward=True, beside=True)
+    timings = median_timings(timed, args)
     py_env.close()
     parts = {name: timings[name] for name in ("emulator", "forward", "update")}
-    return {
+    row = {
         "agent": args.agent,
         "env": cfg.env,
         "num_envs": batch,
         "n_steps": n_steps,
         "precision": args.precision,
         **bound_figures(batch * n_steps, parts, timings["iteration"]),
+    }
+    if overlap:
+        row.update(
+            overlap_figures(
+                timings["raw_emulator"],
+                timings["emulator_then_forward"],
+                timings["emulator_beside_forward"],
+            )
+        )
+    return row
+
+
+def overlap_figures(emulator_ms: float, then_ms: float, beside_ms: float) -> dict:
+    """How much overlapping the emulator with the forward passes saved (ms per segment of the
+    three raw loops): ``saved_fraction`` is the time saved over the smaller of the two parts (the
+    forward passes' part is ``then_ms - emulator_ms``): 0 when "beside" takes as long as "then",
+    1 when the smaller part is wholly hidden, negative when contention made it slower."""
+    hideable = min(emulator_ms, then_ms - emulator_ms)
+    return {
+        "raw_emulator_ms": round(emulator_ms, 2),
+        "emulator_then_forward_ms": round(then_ms, 2),
+        "emulator_beside_forward_ms": round(beside_ms, 2),
+        "saved_fraction": round((then_ms - beside_ms) / hideable, 3),
     }
 
 
@@ -170,6 +221,13 @@ def main():
     args = parser.parse_args()
     row = measure(args)
     unit = f"segment of {row['num_envs']}x{row['n_steps']}"
+    if "saved_fraction" in row:
+        print(
+            f"raw send/recv loops, ms per {unit}: emulator {row['raw_emulator_ms']:.2f}, "
+            f"emulator then forward {row['emulator_then_forward_ms']:.2f}, emulator beside "
+            f"forward {row['emulator_beside_forward_ms']:.2f}: overlapping saved "
+            f"{row['saved_fraction']:.0%} of the smaller part"
+        )
     print_bound(row, ("emulator", "forward", "update"), unit)
 
 
