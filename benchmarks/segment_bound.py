@@ -91,9 +91,12 @@ def measure(args) -> dict:
     num_actions = int(tf_env.action_spec().maximum) + 1
     py_env.reset()
 
+    def random_actions():
+        return rng.integers(num_actions, size=batch).astype(np.int32)
+
     def emulator():
         for _ in range(n_steps):
-            py_env.step(rng.integers(num_actions, size=batch).astype(np.int32))
+            py_env.step(random_actions())
 
     time_step = tf_env.reset()
 
@@ -122,7 +125,7 @@ def measure(args) -> dict:
         def raw_loop(*, forward: bool, beside: bool):
             def loop():
                 for _ in range(n_steps):
-                    vector_env.send(rng.integers(num_actions, size=batch).astype(np.int32))
+                    vector_env.send(random_actions())
                     if forward and beside:
                         forward_pass().numpy()
                     vector_env.recv()

@@ -168,9 +168,9 @@ _EXPERIMENTS_REPLAY = {
 }
 
 
-def _soft(agent: str) -> dict:
-    """The temperature of the soft DQN presets (the paper's 0.1); DQN has none."""
-    return {"tau": 0.1} if agent == "soft_dqn" else {}
+def _soft(agent: str, tau: float = 0.1) -> dict:
+    """The temperature of a soft DQN preset (by default the paper's 0.1); DQN has none."""
+    return {"tau": tau} if agent == "soft_dqn" else {}
 
 
 def classic_control(agent: str) -> dict:
@@ -185,9 +185,7 @@ def minatar(agent: str) -> dict:
     """The MinAtar settings (see the module docstring)."""
     if agent in ACTOR_CRITIC_AGENTS:
         return dict(_MINATAR_ACTOR_CRITIC)
-    if agent == "soft_dqn":
-        return {**_MINATAR_REPLAY, "tau": _MINATAR_SOFT_DQN_TAU}
-    return dict(_MINATAR_REPLAY)
+    return {**_MINATAR_REPLAY, **_soft(agent, _MINATAR_SOFT_DQN_TAU)}
 
 
 def atari(agent: str) -> dict:
