@@ -139,6 +139,10 @@ class AgentConfig:
         )
 
 
+# Default orthogonal-init gain of the actor-critic network's policy-logit layer (networks.py).
+POLICY_HEAD_GAIN = 0.01
+
+
 @dataclass
 class ActorCriticConfig(AgentConfig):
     """Settings of both actor-critic agents (a2c, softq) beyond the network and optimiser."""
@@ -149,6 +153,13 @@ class ActorCriticConfig(AgentConfig):
     shared_torso: bool = setting(
         True,
         "One torso under the policy and value heads (the paper's); false: a torso for each.",
+    )
+    policy_head_gain: float = setting(
+        POLICY_HEAD_GAIN,
+        "Orthogonal-init gain of the policy-logit layer: 0.01 starts near the uniform policy with "
+        "almost no policy gradient into a shared torso; 1.0 is the A2C code of the paper's Atari "
+        "runs.",
+        POSITIVE,
     )
     gamma: float = setting(0.99, "Discount.", UNIT_INTERVAL)
     n_steps: int = setting(
@@ -165,7 +176,11 @@ class ActorCriticConfig(AgentConfig):
 
     def network_kwargs(self) -> dict:
         """Keyword arguments of ``softrl_tf.networks.ActorCriticNetwork``."""
-        return dict(super().network_kwargs(), shared_torso=self.shared_torso)
+        return dict(
+            super().network_kwargs(),
+            shared_torso=self.shared_torso,
+            policy_head_gain=self.policy_head_gain,
+        )
 
 
 @dataclass

@@ -23,9 +23,11 @@ Conventions shared by every network here:
   (``[B]``, ``[B, T]``, ``[T, B]``, or none at all) is flattened to ``[N, *shape]``, run through the
   layers, and the outputs are reshaped back to ``[outer..., ...]``
   (``tf_agents.networks.utils.BatchSquash``).
-- Initialisation as in OpenAI baselines A2C, the code behind the paper's Atari runs: orthogonal
-  kernels, zero biases; gain sqrt(2) for hidden layers, 0.01 for the policy-logit head (a near
-  uniform initial policy), 1.0 for the value and Q heads.
+- Initialisation as in OpenAI baselines A2C: orthogonal kernels, zero biases; gain sqrt(2) for
+  hidden layers, 1.0 for the value and Q heads, and by default 0.01 for the policy-logit head (a
+  near-uniform initial policy; baselines from 2018 on, Stable-Baselines3). The A2C that the
+  paper's Atari runs used (baselines' first release, ``a2c/policies.py`` at commit 3f676f7) gave
+  the policy head gain 1.0: ``ActorCriticNetwork(policy_head_gain=...)``, the ``atari`` preset.
 - ``network.copy(name=...)`` builds a network with the same configuration and fresh, independent
   variables (what TF-Agents uses for target networks); :meth:`SoftQNetwork.copy` copies the wrapped
   network too.
@@ -37,6 +39,7 @@ import math
 import typing
 from collections.abc import Sequence
 
+from softrl_tf.agent_configs import POLICY_HEAD_GAIN
 from softrl_tf.config import Torso
 
 import numpy as np
@@ -68,7 +71,6 @@ _NATURE_CNN_MIN_SIZE = 36
 # for their tanh MLPs as well as for ReLU (the CartPole settings we reuse were tuned that way);
 # PyTorch's calculate_gain("tanh") = 5/3 is close to it.
 _HIDDEN_GAINS = {"relu": math.sqrt(2.0), "tanh": math.sqrt(2.0), "elu": math.sqrt(2.0)}
-POLICY_HEAD_GAIN = 0.01
 VALUE_HEAD_GAIN = 1.0
 Q_HEAD_GAIN = 1.0
 
@@ -375,8 +377,9 @@ class ActorCriticNetwork(_TorsoNetwork):
 
     The logits define the policy ``pi = softmax(logits)``; for soft Q-learning the same network
     read through :class:`SoftQNetwork` defines ``Q = V + tau * log(pi / prior)`` (paper §6.3).
-    Heads: orthogonal init, gain 0.01 for the logits (near-uniform initial policy), 1.0 for the
-    value, as baselines A2C. Keywords beyond ``name`` and ``shared_torso``: ``torso``,
+    Heads: orthogonal init, gain ``policy_head_gain`` for the logits (default 0.01: a
+    near-uniform initial policy whose loss barely reaches the shared torso at first), 1.0 for the
+    value. Keywords beyond ``name``, ``shared_torso`` and ``policy_head_gain``: ``torso``,
     ``hidden_sizes``, ``activation`` (default tanh), ``precision`` (see :func:`build_torso`) and
     ``normalize_observations``.
     """
@@ -387,11 +390,12 @@ class ActorCriticNetwork(_TorsoNetwork):
         action_spec,
         name: str = "ActorCriticNetwork",
         shared_torso: bool = True,
+        policy_head_gain: float = POLICY_HEAD_GAIN,
         **torso_options,
     ):
         super().__init__(observation_spec, action_spec, name, **torso_options)
         self._value_torso = self._torso if shared_torso else build_torso(*self._torso_args)
-        self._logits_layer = _dense(self._num_actions, None, POLICY_HEAD_GAIN, "logits")
+        self._logits_layer = _dense(self._num_actions, None, policy_head_gain, "logits")
         self._value_layer = _dense(1, None, VALUE_HEAD_GAIN, "value")
 
     def call(self, observation, step_type=None, network_state=(), training=False):

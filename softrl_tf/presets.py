@@ -101,10 +101,13 @@ _MINATAR_SOFT_DQN_TAU = 0.01
 
 # OpenAI baselines' A2C as the paper's §6.1 and §6.3 runs used it: 16 environments, 5 steps,
 # TensorFlow 1's RMSProp (accumulator starting at 1) at 7e-4 decayed linearly to 0 over 10M agent
-# steps (_ATARI_TRAIN's schedule_steps), clip 0.5, value coefficient 0.5, tau 0.01, Nature CNN.
+# steps (_ATARI_TRAIN's schedule_steps), clip 0.5, value coefficient 0.5, tau 0.01, Nature CNN,
+# and the policy-logit layer initialised with gain 1.0 (that release's CnnPolicy: fc(h4, 'pi',
+# nact) at fc's default init_scale=1.0; later baselines and SB3 use 0.01).
 _ATARI_ACTOR_CRITIC = {
     "num_envs": 16,
     "torso": "nature_cnn",
+    "policy_head_gain": 1.0,
     "optimizer": "rmsprop",
     "learning_rate": 7e-4,
     "lr_schedule": "linear",

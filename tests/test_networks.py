@@ -174,6 +174,20 @@ def test_orthogonal_init_gains_and_zero_biases(spec):
     np.testing.assert_allclose(gram, np.eye(len(gram)), atol=1e-4)
 
 
+def test_policy_head_gain_sets_the_logit_layers_init_and_copies_keep_it():
+    """gain 1.0 (the paper's A2C code) in place of the default 0.01; the value head keeps 1.0."""
+    paper = networks.ActorCriticNetwork(IMG, ACT, policy_head_gain=1.0)
+    for net in (paper, paper.copy(name="copy")):
+        net.create_variables()
+        for layer in (net._logits_layer, net._value_layer):
+            gram = _orthogonality(layer.kernel.numpy())
+            np.testing.assert_allclose(gram, np.eye(len(gram)), atol=1e-4)
+    # Negative control: the default network's logit layer is not at gain 1.
+    default = networks.ActorCriticNetwork(IMG, ACT)
+    default.create_variables()
+    assert np.max(np.abs(_orthogonality(default._logits_layer.kernel.numpy()))) < 1e-3
+
+
 def test_initial_policy_is_near_uniform_and_value_is_not_tiny():
     ac = networks.ActorCriticNetwork(VEC, ACT)
     logits, value = _outputs(ac, _obs(VEC, [256]) * 3.0)

@@ -88,6 +88,10 @@ def test_atari_preset_is_the_papers_setting():
         7e-4,
     )
     assert (a2c.agent.tau, a2c.agent.value_coef, a2c.agent.max_grad_norm) == (0.01, 0.5, 0.5)
+    # baselines' first A2C release initialised the policy-logit layer at gain 1.0; both
+    # actor-critic agents take it on Atari only.
+    assert resolve("softq", "atari").agent.policy_head_gain == a2c.agent.policy_head_gain == 1.0
+    assert resolve("a2c", "classic_control").agent.policy_head_gain == 0.01
     soft = resolve("soft_dqn", "atari")
     assert (soft.agent.tau, soft.replay.replay_capacity, soft.replay.learning_starts) == (
         0.1,
