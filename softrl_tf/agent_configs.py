@@ -97,7 +97,8 @@ class AgentConfig:
         "float32",
         "Compute dtype of the torso: mixed_bfloat16 runs its convolutions and matmuls in "
         "bfloat16 (weights, heads and losses stay float32); fast where the hardware has bfloat16 "
-        "(x86 CPUs with AVX512_BF16 or AMX, recent GPUs, TPUs), slow elsewhere.",
+        "(x86 CPUs with AVX512_BF16 or AMX, recent GPUs, TPUs), slow elsewhere; auto: "
+        "mixed_bfloat16 where the CPU or GPU has bfloat16, float32 elsewhere.",
     )
     normalize_observations: bool = setting(
         False,

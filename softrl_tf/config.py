@@ -199,7 +199,7 @@ NstepTargetForm = Literal["paper", "rewards"]
 EntropyMode = Literal["naive", "proper"]
 TdLoss = Literal["huber", "l2"]
 Exploration = Literal["epsilon", "boltzmann"]
-Precision = Literal["float32", "mixed_bfloat16"]
+Precision = Literal["float32", "mixed_bfloat16", "auto"]
 
 
 @dataclass

@@ -35,12 +35,14 @@ Conventions shared by every network here:
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import typing
 from collections.abc import Sequence
 
 from softrl_tf.agent_configs import POLICY_HEAD_GAIN
-from softrl_tf.config import Torso
+from softrl_tf.config import Precision, Torso
 
 import numpy as np
 import tensorflow as tf
@@ -59,10 +61,14 @@ __all__ = [
     "build_torso",
     "num_actions",
     "preprocess_observation",
+    "resolve_precision",
     "uniform_log_prior",
 ]
 
+logger = logging.getLogger("softrl_tf.networks")
+
 TORSOS = typing.get_args(Torso)
+PRECISIONS = typing.get_args(Precision)
 
 # Smallest square image the Nature CNN accepts: 36 -> 8 (8x8 s4) -> 3 (4x4 s2) -> 1 (3x3 s1).
 _NATURE_CNN_MIN_SIZE = 36
@@ -196,6 +202,49 @@ def _conv(filters, kernel, stride, gain, name, dtype):
     )
 
 
+def resolve_precision(precision: str) -> str:
+    """The Keras dtype policy of a ``precision`` setting: ``"float32"`` or ``"mixed_bfloat16"``
+    as given; ``"auto"`` is ``"mixed_bfloat16"`` where :func:`bfloat16_is_native`, else
+    ``"float32"``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}: choose one of {PRECISIONS}.")
+    if precision != "auto":
+        return precision
+    return "mixed_bfloat16" if bfloat16_is_native() else "float32"
+
+
+@functools.lru_cache(maxsize=1)
+def bfloat16_is_native() -> bool:
+    """Whether the device the networks run on computes bfloat16 in hardware: the first GPU
+    TensorFlow sees when there is one (compute capability 8.0 or later: Ampere, Hopper and
+    newer), else the CPU (x86 with AVX512_BF16 or AMX, see :func:`cpu_has_bfloat16`). Elsewhere
+    bfloat16 is emulated and slower than float32. Decided once per process, and logged."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+        native = capability is not None and tuple(capability) >= (8, 0)
+        where = f"GPU of compute capability {capability}"
+    else:
+        native = cpu_has_bfloat16()
+        where = "CPU " + ("with" if native else "without") + " AVX512_BF16 or AMX"
+    logger.info("precision 'auto': %s (%s)", "mixed_bfloat16" if native else "float32", where)
+    return native
+
+
+def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU's flags (Linux's ``cpuinfo``) list ``avx512_bf16`` or ``amx_bf16``, the
+    instructions oneDNN runs bfloat16 matmuls and convolutions on; False where the file is not
+    there (other systems)."""
+    try:
+        with open(cpuinfo) as lines:
+            for line in lines:
+                if line.startswith("flags"):
+                    return bool({"avx512_bf16", "amx_bf16"} & set(line.partition(":")[2].split()))
+    except OSError:
+        pass
+    return False
+
+
 def _resolve_torso(observation_spec, torso: str) -> str:
     if torso not in TORSOS:
         raise ValueError(f"torso must be one of {TORSOS}, got {torso!r}")
@@ -231,13 +280,15 @@ def build_torso(
       hidden_sizes: MLP layer sizes.
       activation: MLP activation (a Keras activation name).
       precision: the layers' Keras dtype policy: ``"float32"``, or ``"mixed_bfloat16"``
-        (bfloat16 computation and ``[N, F]`` bfloat16 features, float32 weights). The heads of
+        (bfloat16 computation and ``[N, F]`` bfloat16 features, float32 weights), or ``"auto"``
+        (the latter where the hardware has bfloat16: :func:`resolve_precision`). The heads of
         the networks below are float32 either way, so their outputs and the losses are too.
 
     Orthogonal kernels (gain sqrt(2)), zero biases.
     """
     spec = _single_spec(observation_spec)
     kind = _resolve_torso(spec, torso)
+    precision = resolve_precision(precision)
     if kind == "nature_cnn":
         if spec.shape.rank != 3:
             raise ValueError(f"nature_cnn needs [H, W, C] observations, got shape {spec.shape}")

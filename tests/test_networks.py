@@ -328,6 +328,59 @@ def test_mixed_bfloat16_computes_the_torso_in_bfloat16_and_keeps_float32_elsewhe
     assert not np.allclose(value, reference_value, rtol=0, atol=0)  # bfloat16 was really used
 
 
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("fpu sse2 avx512f avx512_bf16 avx512_vnni", True),
+        ("fpu sse2 amx_bf16 amx_tile", True),
+        ("fpu sse2 avx2 avx512f avx512_vnni", False),
+        ("fpu sse2 avx512_bf16x", False),  # a flag that only starts like one
+    ],
+)
+def test_cpu_has_bfloat16_reads_the_flags_line_of_cpuinfo(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\n")
+    assert networks.cpu_has_bfloat16(str(cpuinfo)) is expected
+
+
+def test_cpu_has_bfloat16_is_false_without_cpuinfo(tmp_path):
+    assert networks.cpu_has_bfloat16(str(tmp_path / "absent")) is False
+
+
+@pytest.mark.parametrize("native, expected", [(True, "mixed_bfloat16"), (False, "float32")])
+def test_auto_precision_follows_the_hardware(monkeypatch, native, expected):
+    """precision="auto" builds the torso in bfloat16 exactly where the hardware has it; the
+    explicit settings ignore the hardware."""
+    monkeypatch.setattr(networks, "bfloat16_is_native", lambda: native)
+    assert networks.resolve_precision("auto") == expected
+    assert networks.resolve_precision("float32") == "float32"
+    assert networks.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    torso = networks.ActorCriticNetwork(IMG, ACT, precision="auto")._torso
+    assert {layer.compute_dtype for layer in torso.layers} == {expected.removeprefix("mixed_")}
+
+
+@pytest.mark.parametrize(
+    "capability, cpu, expected",
+    [((8, 0), False, True), ((9, 0), False, True), ((7, 5), True, False), (None, True, False)],
+)
+def test_bfloat16_is_native_asks_the_gpu_when_there_is_one(monkeypatch, capability, cpu, expected):
+    """With a GPU the GPU decides (compute capability 8.0 or later), whatever the CPU has."""
+    details = {} if capability is None else {"compute_capability": capability}
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda device: details)
+    monkeypatch.setattr(networks, "cpu_has_bfloat16", lambda: cpu)
+    networks.bfloat16_is_native.cache_clear()
+    try:
+        assert networks.bfloat16_is_native() is expected
+    finally:
+        networks.bfloat16_is_native.cache_clear()
+
+
+def test_unknown_precision_is_one_clear_error():
+    with pytest.raises(ValueError, match="Unknown precision 'float16'"):
+        networks.ActorCriticNetwork(VEC, ACT, precision="float16")
+
+
 @pytest.mark.parametrize("spec", [VEC, IMG], ids=["mlp", "nature_cnn"])
 def test_separate_torsos_keep_each_heads_gradient_on_its_own_torso(spec):
     shared = networks.ActorCriticNetwork(spec, ACT, hidden_sizes=(8,))

@@ -92,6 +92,10 @@ def test_atari_preset_is_the_papers_setting():
     # actor-critic agents take it on Atari only.
     assert resolve("softq", "atari").agent.policy_head_gain == a2c.agent.policy_head_gain == 1.0
     assert resolve("a2c", "classic_control").agent.policy_head_gain == 0.01
+    # The Nature CNN in bfloat16 where the hardware has it, for the actor-critic agents only.
+    assert resolve("softq", "atari").agent.precision == a2c.agent.precision == "auto"
+    assert resolve("soft_dqn", "atari").agent.precision == "float32"
+    assert resolve("a2c", "classic_control").agent.precision == "float32"
     soft = resolve("soft_dqn", "atari")
     assert (soft.agent.tau, soft.replay.replay_capacity, soft.replay.learning_starts) == (
         0.1,
