@@ -32,6 +32,7 @@ of a cluster before joining it (:mod:`~softrl_tf.distributed.cluster`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from softrl_tf.agent_configs import agent_config_class
@@ -39,7 +40,14 @@ from softrl_tf.config import ConfigError
 from softrl_tf.distributed import cluster
 from softrl_tf.distributed.runner import EnvRunner
 
-__all__ = ["EnvRunner", "RayScaleOut", "learner_strategy", "scale_out_for", "uses_ray"]
+__all__ = [
+    "EnvRunner",
+    "RayScaleOut",
+    "learner_strategy",
+    "runners_run_config",
+    "scale_out_for",
+    "uses_ray",
+]
 
 READY_TIMEOUT_S = 300
 """How long the runners may take to start (import TensorFlow, build environments and policy)."""
@@ -117,6 +125,16 @@ def check(run) -> None:
     cluster.check_address(cfg.ray_address, cfg.runners)
 
 
+def runners_run_config(run):
+    """The ``RunConfig`` the runners get: the run's, with ``precision="auto"`` decided here, by
+    the learner's hardware, so that the runners act with the network the learner trains (a GPU
+    learner in bfloat16 beside CPU runners without it would otherwise act in float32)."""
+    from softrl_tf.networks import resolve_precision  # TensorFlow: not at this package's import
+
+    precision = resolve_precision(run.agent.precision)
+    return dataclasses.replace(run, agent=dataclasses.replace(run.agent, precision=precision))
+
+
 class RayScaleOut:
     """Env runners on a Ray cluster and the learner's strategy, for one run (see the module
     docstring); what :class:`softrl_tf.training.loop.Trainer` takes as ``scale_out``.
@@ -145,7 +163,10 @@ class RayScaleOut:
 
         actor = remote_runner_class()
         per_runner = cfg.num_envs // cfg.runners
-        self.runners = [actor.remote(run, k * per_runner, per_runner) for k in range(cfg.runners)]
+        runners_run = runners_run_config(run)
+        self.runners = [
+            actor.remote(runners_run, k * per_runner, per_runner) for k in range(cfg.runners)
+        ]
         ray.get([r.ready.remote() for r in self.runners], timeout=READY_TIMEOUT_S)
         if not agent.on_policy:
             self._iteration = RayOffPolicyIteration(

@@ -1,6 +1,7 @@
 """A learner of two replicas (a ``MirroredStrategy`` over two logical CPUs, as over two GPUs)
 takes the updates of one, and what it cannot do is refused in one sentence."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -98,3 +99,22 @@ def test_what_two_replicas_cannot_do_is_refused(run, words):
         check_replicas(run, 2)
     assert "\n" not in str(caught.value)
     check_replicas(run, 1)  # one replica takes any run
+
+
+@pytest.mark.parametrize("native, expected", [(True, "mixed_bfloat16"), (False, "float32")])
+def test_runners_get_the_precision_the_learner_decided(monkeypatch, native, expected):
+    """precision="auto" reaches the runners decided by the learner's hardware, so that they act
+    with the network the learner trains; the rest of the run's config is unchanged."""
+    from softrl_tf import networks
+    from softrl_tf.distributed import runners_run_config
+
+    monkeypatch.setattr(networks, "bfloat16_is_native", lambda: native)
+    run = resolve("a2c", "atari")
+    assert run.agent.precision == "auto"
+    sent = runners_run_config(run)
+    assert sent.agent.precision == expected
+    assert sent.train == run.train
+    assert dataclasses.replace(sent.agent, precision="auto") == run.agent
+    assert runners_run_config(
+        resolve("a2c", overrides={"precision": "float32"})
+    ).agent.precision == ("float32")
