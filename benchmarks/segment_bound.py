@@ -38,6 +38,7 @@ import softrl_tf  # noqa: F401 - sets TF_USE_LEGACY_KERAS before TensorFlow load
 from softrl_tf import envs
 from softrl_tf.agents import build_agent
 from softrl_tf.config import Precision
+from softrl_tf.networks import resolve_precision
 from softrl_tf.presets import resolve
 from softrl_tf.training.collect import collect_segment
 from softrl_tf.training.iterations import OnPolicyIteration
@@ -145,7 +146,7 @@ def measure(args) -> dict:
         "env": cfg.env,
         "num_envs": batch,
         "n_steps": n_steps,
-        "precision": args.precision,
+        "precision": resolve_precision(args.precision),
         **bound_figures(batch * n_steps, parts, timings["iteration"]),
     }
     if overlap:

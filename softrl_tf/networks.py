@@ -281,8 +281,9 @@ def build_torso(
       activation: MLP activation (a Keras activation name).
       precision: the layers' Keras dtype policy: ``"float32"``, or ``"mixed_bfloat16"``
         (bfloat16 computation and ``[N, F]`` bfloat16 features, float32 weights), or ``"auto"``
-        (the latter where the hardware has bfloat16: :func:`resolve_precision`). The heads of
-        the networks below are float32 either way, so their outputs and the losses are too.
+        (``"mixed_bfloat16"`` where the hardware has bfloat16, see :func:`resolve_precision`).
+        The heads of the networks below are float32 either way, so their outputs and the losses
+        are too.
 
     Orthogonal kernels (gain sqrt(2)), zero biases.
     """

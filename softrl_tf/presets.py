@@ -104,7 +104,7 @@ _MINATAR_SOFT_DQN_TAU = 0.01
 # steps (_ATARI_TRAIN's schedule_steps), clip 0.5, value coefficient 0.5, tau 0.01, Nature CNN,
 # and the policy-logit layer initialised with gain 1.0 (that release's CnnPolicy: fc(h4, 'pi',
 # nact) at fc's default init_scale=1.0; later baselines and SB3 use 0.01). The Nature CNN computes
-# in bfloat16 where the hardware has it ("auto"): on the 2-core reference CPU that is 1.2-1.4x
+# in bfloat16 where the hardware has it ("auto"): on the 2-core reference CPU that is 1.1-1.4x
 # the float32 training throughput, and 5M-step Pong runs in bfloat16 learned no worse than float32
 # (benchmarks/RESULTS.md, results/atari_pong_cpu/findings.md). Soft DQN on Atari stays float32:
 # its bfloat16 learning curve has not been measured.

@@ -376,6 +376,17 @@ def test_bfloat16_is_native_asks_the_gpu_when_there_is_one(monkeypatch, capabili
         networks.bfloat16_is_native.cache_clear()
 
 
+@pytest.mark.parametrize("cpu", [True, False])
+def test_bfloat16_is_native_asks_the_cpu_without_a_gpu(monkeypatch, cpu):
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(networks, "cpu_has_bfloat16", lambda: cpu)
+    networks.bfloat16_is_native.cache_clear()
+    try:
+        assert networks.bfloat16_is_native() is cpu
+    finally:
+        networks.bfloat16_is_native.cache_clear()
+
+
 def test_unknown_precision_is_one_clear_error():
     with pytest.raises(ValueError, match="Unknown precision 'float16'"):
         networks.ActorCriticNetwork(VEC, ACT, precision="float16")

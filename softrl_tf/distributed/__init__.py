@@ -129,7 +129,7 @@ def runners_run_config(run):
     """The ``RunConfig`` the runners get: the run's, with ``precision="auto"`` decided here, by
     the learner's hardware, so that the runners act with the network the learner trains (a GPU
     learner in bfloat16 beside CPU runners without it would otherwise act in float32)."""
-    from softrl_tf.networks import resolve_precision  # TensorFlow: not at this package's import
+    from softrl_tf.networks import resolve_precision  # needs TensorFlow: imported when used
 
     precision = resolve_precision(run.agent.precision)
     return dataclasses.replace(run, agent=dataclasses.replace(run.agent, precision=precision))

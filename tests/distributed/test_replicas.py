@@ -104,17 +104,43 @@ def test_what_two_replicas_cannot_do_is_refused(run, words):
 @pytest.mark.parametrize("native, expected", [(True, "mixed_bfloat16"), (False, "float32")])
 def test_runners_get_the_precision_the_learner_decided(monkeypatch, native, expected):
     """precision="auto" reaches the runners decided by the learner's hardware, so that they act
-    with the network the learner trains; the rest of the run's config is unchanged."""
-    from softrl_tf import networks
-    from softrl_tf.distributed import runners_run_config
+    with the network the learner trains; the rest of the run's config is unchanged. Checked on
+    what RayScaleOut hands the runner actors (stopped before Ray is used)."""
+    from softrl_tf import distributed, networks
+    from softrl_tf.distributed import runner
+
+    import ray
+
+    class Stop(Exception):
+        pass
+
+    sent = []
+
+    class FakeRunner:
+        class ready:
+            remote = staticmethod(lambda: None)
+
+    class FakeActorClass:
+        @staticmethod
+        def remote(run, first, count):
+            sent.append((run, first, count))
+            return FakeRunner()
+
+    def stop(*args, **kwargs):
+        raise Stop
 
     monkeypatch.setattr(networks, "bfloat16_is_native", lambda: native)
-    run = resolve("a2c", "atari")
+    monkeypatch.setattr(runner, "remote_runner_class", lambda: FakeActorClass)
+    monkeypatch.setattr(distributed.cluster, "connect", lambda address, runners: False)
+    monkeypatch.setattr(ray, "get", stop)
+    run = resolve("a2c", "atari", overrides={"runners": 2})
     assert run.agent.precision == "auto"
-    sent = runners_run_config(run)
-    assert sent.agent.precision == expected
-    assert sent.train == run.train
-    assert dataclasses.replace(sent.agent, precision="auto") == run.agent
-    assert runners_run_config(
-        resolve("a2c", overrides={"precision": "float32"})
-    ).agent.precision == ("float32")
+    with pytest.raises(Stop):
+        distributed.RayScaleOut(run).iteration(None, run)
+    assert [(first, count) for _, first, count in sent] == [(0, 8), (8, 8)]
+    for runners_run, _, _ in sent:
+        assert runners_run.agent.precision == expected
+        assert runners_run.train == run.train
+        assert dataclasses.replace(runners_run.agent, precision="auto") == run.agent
+    explicit = resolve("a2c", overrides={"precision": "float32"})
+    assert distributed.runners_run_config(explicit).agent.precision == "float32"
