@@ -360,29 +360,28 @@ def test_auto_precision_follows_the_hardware(monkeypatch, native, expected):
 
 
 @pytest.mark.parametrize(
-    "capability, cpu, expected",
-    [((8, 0), False, True), ((9, 0), False, True), ((7, 5), True, False), (None, True, False)],
+    "gpus, capability, cpu, expected",
+    [
+        (["GPU:0"], (8, 0), False, True),
+        (["GPU:0"], (9, 0), False, True),
+        (["GPU:0"], (7, 5), True, False),
+        (["GPU:0"], None, True, False),  # no capability: not an NVIDIA GPU
+        ([], None, True, True),
+        ([], None, False, False),
+    ],
 )
-def test_bfloat16_is_native_asks_the_gpu_when_there_is_one(monkeypatch, capability, cpu, expected):
-    """With a GPU the GPU decides (compute capability 8.0 or later), whatever the CPU has."""
+def test_bfloat16_is_native_asks_the_gpu_if_any_else_the_cpu(
+    monkeypatch, gpus, capability, cpu, expected
+):
+    """With a GPU the GPU decides (compute capability 8.0 or later), whatever the CPU has;
+    without one, the CPU's flags."""
     details = {} if capability is None else {"compute_capability": capability}
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus)
     monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda device: details)
     monkeypatch.setattr(networks, "cpu_has_bfloat16", lambda: cpu)
     networks.bfloat16_is_native.cache_clear()
     try:
         assert networks.bfloat16_is_native() is expected
-    finally:
-        networks.bfloat16_is_native.cache_clear()
-
-
-@pytest.mark.parametrize("cpu", [True, False])
-def test_bfloat16_is_native_asks_the_cpu_without_a_gpu(monkeypatch, cpu):
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    monkeypatch.setattr(networks, "cpu_has_bfloat16", lambda: cpu)
-    networks.bfloat16_is_native.cache_clear()
-    try:
-        assert networks.bfloat16_is_native() is cpu
     finally:
         networks.bfloat16_is_native.cache_clear()
 
