@@ -631,6 +631,42 @@ def test_boundary_splits_the_segment_and_blocks_gradients():
             assert np.any(grad[0] != 0.0)
 
 
+@pytest.mark.parametrize("proper", [True, False])
+@pytest.mark.parametrize("boundaries", [True, False])
+def test_entropy_regularized_returns_unrolled_equals_scan(proper, boundaries):
+    # A static T unrolls the recursion; an unknown T (traced with [None, None]) keeps tf.scan.
+    # Same operations in the same order: the two agree to the last bit.
+    batch = _sequence_batch(F64, seed=3)
+    penalty = losses.kl_to_prior(batch["logits_t"])
+    extra = (
+        dict(values_t=batch["values_t"], is_boundary_t=batch["is_boundary_t"]) if boundaries else {}
+    )
+
+    def returns(r, discount, pen, bootstrap, **kw):
+        return losses.entropy_regularized_returns(r, discount, pen, bootstrap, 0.3, proper, **kw)
+
+    per_step = tf.TensorSpec([None, None], F64)
+    signature = [per_step, per_step, per_step, tf.TensorSpec([None], F64)]
+    if boundaries:
+        signature += [per_step, tf.TensorSpec([None, None], tf.bool)]
+    dynamic = tf.function(
+        lambda r, d, p, b, *rest: returns(r, d, p, b, **dict(zip(extra, rest, strict=True))),
+        input_signature=signature,
+        autograph=False,
+    )
+    args = (batch["r_t"], batch["discount_t"], penalty, batch["bootstrap_value"])
+    graph = dynamic.get_concrete_function().graph
+    loops = ("While", "StatelessWhile")
+    assert any(op.type in loops for op in graph.get_operations())
+    scanned = dynamic(*args, *extra.values())
+    unrolled = returns(*args, **extra)
+    for a, b in zip(unrolled, scanned, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    static = tf.function(lambda: returns(*args, **extra), autograph=False)
+    static_graph = static.get_concrete_function().graph
+    assert not any(op.type in loops for op in static_graph.get_operations())
+
+
 def test_entropy_regularized_returns_block_gradients():
     batch = _sequence_batch()
     inputs = [batch[k] for k in ("r_t", "discount_t", "logits_t", "bootstrap_value", "values_t")]
