@@ -100,10 +100,13 @@ _MINATAR_REPLAY = {**_CLASSIC_CONTROL_REPLAY, "env_steps_per_update": 4}
 _MINATAR_SOFT_DQN_TAU = 0.01
 
 # OpenAI baselines' A2C as the paper's §6.1 and §6.3 runs used it: 16 environments, 5 steps,
-# TensorFlow 1's RMSProp (accumulator starting at 1) at 7e-4 decayed linearly to 0 over 10M agent
-# steps (_ATARI_TRAIN's schedule_steps), clip 0.5, value coefficient 0.5, tau 0.01, Nature CNN,
-# and the policy-logit layer initialised with gain 1.0 (that release's CnnPolicy: fc(h4, 'pi',
-# nact) at fc's default init_scale=1.0; later baselines and SB3 use 0.01). The Nature CNN computes
+# TensorFlow 1's RMSProp (accumulator starting at 1) at 7e-4 decayed linearly to 0 over 80M agent
+# steps (the paper's 320M frames, whatever the run's length: a 10M-step run ends at 87.5% of the
+# rate; over 10M steps, baselines' benchmark length, five 5M-step Pong runs ended 4-6 points
+# lower than one on this schedule, results/atari_pong_cpu/findings.md), clip 0.5, value
+# coefficient 0.5, tau 0.01, Nature CNN, and the policy-logit layer initialised with gain 1.0
+# (that release's CnnPolicy: fc(h4, 'pi', nact) at fc's default init_scale=1.0; later baselines
+# and SB3 use 0.01). The Nature CNN computes
 # in bfloat16 where the hardware has it ("auto"): on the 2-core reference CPU that is 1.1-1.4x
 # the float32 training throughput, and 5M-step Pong runs in bfloat16 learned no worse than float32
 # (benchmarks/RESULTS.md, results/atari_pong_cpu/findings.md). Soft DQN on Atari stays float32:
@@ -123,6 +126,7 @@ _ATARI_ACTOR_CRITIC = {
     "tau": 0.01,
     "gamma": 0.99,
     "n_steps": 5,
+    "schedule_steps": 80_000_000,
 }
 # Baselines' DQN defaults, a plausible base for the paper's §6.2: Adam 1e-4, replay 1e6, batch 32,
 # an update every 4 steps, learning from 50k steps, target copy every 40k steps (10k updates),
@@ -152,9 +156,9 @@ _ATARI_REPLAY = {
 _ATARI_TRAIN = {
     "env": ATARI_ENV,
     "total_steps": 10_000_000,  # 40M frames
-    # The schedules span 10M steps whatever the run's length: the budget of baselines' A2C
-    # benchmark runs (run_atari's 40M frames). The paper's own runs were longer (320M frames,
-    # the rate decayed over all of them), which no CPU here affords.
+    # Replay agents' schedules (epsilon) span 10M steps whatever the run's length: the budget of
+    # baselines' benchmark runs (run_atari's 40M frames). The actor-critic agents' learning rate
+    # spans the paper's 320M frames instead (_ATARI_ACTOR_CRITIC).
     "schedule_steps": 10_000_000,
     "log_every_steps": 20_000,
     "checkpoint_every_steps": 500_000,

@@ -103,6 +103,10 @@ def test_atari_preset_is_the_papers_setting():
         50_000,
     )
     assert resolve("dqn", "atari").agent.double_q is True
+    # The actor-critic learning rate decays over the paper's 320M frames; the replay agents'
+    # epsilon over baselines' 10M-step benchmark budget.
+    assert resolve("softq", "atari").train.schedule_steps == a2c.train.schedule_steps == 80_000_000
+    assert soft.train.schedule_steps == resolve("dqn", "atari").train.schedule_steps == 10_000_000
 
 
 def test_minatar_preset_differs_from_classic_control_only_where_tuned():

@@ -162,7 +162,7 @@ ATARI_PONG = TrainingExperiment(
     seeds=SEEDS,
     preset="atari",
     # Pinned as these runs were made, before the preset took TensorFlow 1's RMSProp start and a
-    # 10M-step schedule span (neither changes much over 120k steps at a constant rate), the
+    # schedule span fixed in steps (neither changes much over 120k steps at a constant rate), the
     # policy head at gain 1.0 and bfloat16 where the hardware has it (the variant's settings).
     train_overrides={"eval_every_steps": 0, "schedule_steps": 0},
 )

@@ -166,7 +166,7 @@ def test_atari_preset_builds_the_papers_a2c_setting_and_trains_on_uint8_frames(n
     assert optimizer["name"] == "RMSprop" and optimizer["rho"] == pytest.approx(0.99)
     assert optimizer["epsilon"] == pytest.approx(1e-5)
     assert optimizer["initial_accumulator"] == 1.0  # TensorFlow 1's RMSProp, as baselines'
-    assert run.train.schedule_steps == 10_000_000
+    assert run.train.schedule_steps == 80_000_000  # the paper's 320M frames
     schedule = tf.keras.optimizers.schedules.deserialize(optimizer["learning_rate"])
     assert float(schedule(0)) == pytest.approx(7e-4) and float(schedule(1000)) == 0.0
     assert [layer.name for layer in agent.network._torso.layers][:3] == ["conv1", "conv2", "conv3"]
