@@ -263,9 +263,9 @@ def _backward_recursion(step, elems, initializer):
     ``elems`` is a tuple of ``[T, ...]`` tensors; ``step(g_next, x)`` takes the carry and the
     tuple of slices at ``t``. A known ``T`` (the segment length is fixed when the update is
     traced) gives ``T`` copies of ``step`` in the graph, in place of the while loop and tensor
-    arrays of ``tf.scan``, which on a small network cost about a quarter of the whole update on
-    CPU (``benchmarks/RESULTS.md``). The same operations run in the same order, so both paths
-    give the same values; an unknown ``T`` keeps ``tf.scan``.
+    arrays of ``tf.scan``: on CartPole's update (a small network, CPU) about a tenth of its time
+    (``benchmarks/RESULTS.md``). The same operations run in the same order, so both paths give
+    the same values; an unknown ``T`` keeps ``tf.scan``.
     """
     num_steps = elems[0].shape[0]
     if num_steps is None:
