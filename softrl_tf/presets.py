@@ -102,12 +102,10 @@ _MINATAR_SOFT_DQN_TAU = 0.01
 # OpenAI baselines' A2C as the paper's §6.1 and §6.3 runs used it: 16 environments, 5 steps,
 # TensorFlow 1's RMSProp (accumulator starting at 1) at 7e-4 decayed linearly to 0 over 80M agent
 # steps (the paper's 320M frames, whatever the run's length: a 10M-step run ends at 87.5% of the
-# rate; at 5M steps Pong stood at -16.67 to -14.41 in five runs over 10M steps, baselines'
-# benchmark length, and at -10.50, -6.74, 3.26 and -7.84 in four a2c runs on this schedule,
-# one at 0 from 4.92M, and softq at 13.69; results/atari_pong_cpu/findings.md), clip 0.5, value
-# coefficient 0.5, tau 0.01, Nature CNN, and the policy-logit layer initialised with gain 1.0
-# (that release's CnnPolicy: fc(h4, 'pi', nact) at fc's default init_scale=1.0; later baselines
-# and SB3 use 0.01). The Nature CNN computes
+# rate; Pong learned faster on it than over baselines' 10M-step budget, the per-run figures in
+# results/atari_pong_cpu/findings.md), clip 0.5, value coefficient 0.5, tau 0.01, Nature CNN,
+# and the policy-logit layer initialised with gain 1.0 (that release's CnnPolicy: fc(h4, 'pi',
+# nact) at fc's default init_scale=1.0; later baselines and SB3 use 0.01). The Nature CNN computes
 # in bfloat16 where the hardware has it ("auto"): on the 2-core reference CPU that is 1.1-1.4x
 # the float32 training throughput, and 5M-step Pong runs in bfloat16 learned no worse than float32
 # (benchmarks/RESULTS.md, results/atari_pong_cpu/findings.md). Soft DQN on Atari stays float32:
